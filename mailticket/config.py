@@ -1,0 +1,324 @@
+"""Read the TOML config once into a frozen Settings; a bad key raises ConfigError(file:key, what).
+
+Lookup order (contract): --config PATH, $MAILTICKET_CONFIG, ./config/mailticket.toml,
+else the embedded default (Maildir ./var/mail, SQLite ./var/mailticket.db, outbox ./var/outbox).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from .errors import ConfigError
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def _shipped(installed: str, in_checkout: str) -> Path:
+    """A file shipped with the package: inside it when installed, beside it in a checkout."""
+    path = PACKAGE_DIR / installed
+    return path if path.exists() else PACKAGE_DIR.parent / in_checkout
+
+
+DEFAULT_RULES = _shipped("data/rules.toml", "config/rules.toml")
+DEFAULT_TEMPLATES = _shipped("templates", "templates")
+CATEGORIES = ("gangguan", "permasalahan", "permintaan")
+_DEFAULT_TARGETS = {"gangguan": "3d", "permasalahan": "1d", "permintaan": "1h"}
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+@dataclass(frozen=True)
+class Person:
+    name: str
+    email: str
+
+
+@dataclass(frozen=True)
+class Helpdesk:
+    name: str = "Helpdesk LPSE Provinsi Lampung"
+    address: str = "provlampunglpse@gmail.com"
+    token_prefix: str = "LPSE"
+    first_number: int = 1
+    timezone: str = "Asia/Jakarta"
+    secret: str = ""  # keys our Message-IDs; generated once into the database when empty
+    max_message_size: int = 25 * 1024 * 1024
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def domain(self) -> str:
+        return self.address.rpartition("@")[2] or "localhost"
+
+
+@dataclass(frozen=True)
+class Inbox:
+    kind: str = "maildir"
+    path: Path = Path("var/mail")
+    host: str = "imap.gmail.com"
+    port: int = 993
+    security: str = "ssl"
+    username: str = ""
+    password: str = field(default="", repr=False)
+    folder: str = "INBOX"
+    idle: bool = True
+    poll_interval: timedelta = timedelta(seconds=60)
+
+
+@dataclass(frozen=True)
+class Smtp:
+    kind: str = "directory"
+    path: Path = Path("var/outbox")
+    host: str = "smtp.gmail.com"
+    port: int = 587
+    security: str = "starttls"
+    username: str = ""
+    password: str = field(default="", repr=False)
+
+
+@dataclass(frozen=True)
+class Staff:
+    members: tuple[Person, ...] = ()
+    coordinators: tuple[Person, ...] = ()
+    require_authenticated: bool = True
+    authserv_id: str = "mx.google.com"
+
+
+@dataclass(frozen=True)
+class Sla:
+    calendar: str = "24x7"
+    office_hours: str = "Mon-Fri 08:00-16:00"
+    holidays: tuple[str, ...] = ()
+    targets: dict[str, timedelta] = field(
+        default_factory=lambda: {c: parse_duration(v) for c, v in _DEFAULT_TARGETS.items()}
+    )
+
+
+@dataclass(frozen=True)
+class Settings:
+    source: str  # the config file, or "<embedded default>"
+    helpdesk: Helpdesk
+    database_url: str
+    inbox: Inbox
+    smtp: Smtp
+    staff: Staff
+    sla: Sla
+    escalation_at: float
+    digest_time: str
+    rules_path: Path
+    default_category: str
+    templates_path: Path
+
+
+def parse_duration(text: str) -> timedelta:
+    """'90s', '5m', '1h', '3d', '2w' -> timedelta; ValueError otherwise."""
+    match = _DURATION.match(str(text))
+    if not match:
+        raise ValueError(f"not a duration with a unit (s, m, h, d, w): {text!r}")
+    return timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2)])
+
+
+def find_config(explicit: str | None, cwd: Path | None = None) -> Path | None:
+    """The config file to read, in the contract's order; None means the embedded default."""
+    if explicit:
+        return Path(explicit)
+    env = os.environ.get("MAILTICKET_CONFIG")
+    if env:
+        return Path(env)
+    local = (cwd or Path.cwd()) / "config" / "mailticket.toml"
+    return local if local.is_file() else None
+
+
+def load(explicit: str | None = None, cwd: Path | None = None) -> Settings:
+    path = find_config(explicit, cwd)
+    if path is None:
+        return build({}, "<embedded default>", (cwd or Path.cwd()))
+    try:
+        with open(path, "rb") as fh:
+            data = tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(str(path), "file not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(str(path), f"not valid TOML: {exc}") from None
+    return build(data, str(path), path.resolve().parent)
+
+
+class _Reader:
+    """Typed access to one TOML table, naming file and key in every error."""
+
+    def __init__(self, source: str, data: dict[str, Any], table: str, known: set[str]):
+        self.source, self.table = source, table
+        self.data = data.get(table, {}) if table else data
+        if not isinstance(self.data, dict):
+            raise ConfigError(f"{source}: [{table}]", "must be a table")
+        unknown = set(self.data) - known
+        if unknown:
+            raise ConfigError(self.where(sorted(unknown)[0]), "unknown key")
+
+    def where(self, key: str) -> str:
+        return f"{self.source}: {self.table}.{key}" if self.table else f"{self.source}: {key}"
+
+    def get(self, key: str, kind: type, default: Any) -> Any:
+        value = self.data.get(key, default)
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise ConfigError(self.where(key), f"must be {kind.__name__}, got {value!r}")
+        return value
+
+    def choice(self, key: str, default: str, choices: tuple[str, ...]) -> str:
+        value = self.get(key, str, default)
+        if value not in choices:
+            raise ConfigError(self.where(key), f"must be one of {', '.join(choices)}; got {value!r}")
+        return value
+
+    def duration(self, key: str, default: str) -> timedelta:
+        try:
+            return parse_duration(self.get(key, str, default))
+        except ValueError as exc:
+            raise ConfigError(self.where(key), str(exc)) from None
+
+    def path(self, key: str, default: str, base: Path) -> Path:
+        return (base / self.get(key, str, default)).resolve()
+
+
+def _people(reader: _Reader, key: str) -> tuple[Person, ...]:
+    rows = reader.get(key, list, [])
+    people = []
+    for i, row in enumerate(rows):
+        if not isinstance(row, dict) or not isinstance(row.get("email"), str) or "@" not in row["email"]:
+            raise ConfigError(reader.where(f"{key}[{i}]"), "needs name and a valid email")
+        people.append(Person(str(row.get("name") or row["email"]), row["email"].strip().lower()))
+    return tuple(people)
+
+
+def _helpdesk(data: dict, source: str) -> Helpdesk:
+    r = _Reader(source, data, "helpdesk", {"name", "address", "token_prefix", "first_number",
+                                            "timezone", "secret", "max_message_size"})
+    helpdesk = Helpdesk(
+        name=r.get("name", str, Helpdesk.name),
+        address=r.get("address", str, Helpdesk.address).strip().lower(),
+        token_prefix=r.get("token_prefix", str, Helpdesk.token_prefix),
+        first_number=r.get("first_number", int, 1),
+        timezone=r.get("timezone", str, Helpdesk.timezone),
+        secret=r.get("secret", str, ""),
+        max_message_size=r.get("max_message_size", int, Helpdesk.max_message_size),
+    )
+    if "@" not in helpdesk.address:
+        raise ConfigError(r.where("address"), "must be an e-mail address")
+    if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_-]*", helpdesk.token_prefix):
+        raise ConfigError(r.where("token_prefix"), "letters, digits, _ or - only, starting with a letter")
+    if helpdesk.first_number < 1:
+        raise ConfigError(r.where("first_number"), "must be 1 or more")
+    try:
+        ZoneInfo(helpdesk.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(r.where("timezone"), f"unknown time zone {helpdesk.timezone!r}") from None
+    return helpdesk
+
+
+def _inbox(data: dict, source: str, base: Path) -> Inbox:
+    r = _Reader(source, data, "inbox", {"kind", "host", "port", "security", "username", "password",
+                                         "folder", "idle", "poll_interval", "path"})
+    return Inbox(
+        kind=r.choice("kind", "maildir" if "inbox" not in data else "imap", ("imap", "maildir")),
+        path=r.path("path", "var/mail", base),
+        host=r.get("host", str, Inbox.host),
+        port=r.get("port", int, Inbox.port),
+        security=r.choice("security", "ssl", ("ssl", "starttls", "none")),
+        username=r.get("username", str, ""),
+        password=os.environ.get("MAILTICKET_IMAP_PASSWORD") or r.get("password", str, ""),
+        folder=r.get("folder", str, "INBOX"),
+        idle=r.get("idle", bool, True),
+        poll_interval=r.duration("poll_interval", "60s"),
+    )
+
+
+def _smtp(data: dict, source: str, base: Path) -> Smtp:
+    r = _Reader(source, data, "smtp", {"kind", "host", "port", "security", "username", "password", "path"})
+    return Smtp(
+        kind=r.choice("kind", "directory" if "smtp" not in data else "smtp", ("smtp", "directory")),
+        path=r.path("path", "var/outbox", base),
+        host=r.get("host", str, Smtp.host),
+        port=r.get("port", int, Smtp.port),
+        security=r.choice("security", "starttls", ("ssl", "starttls", "none")),
+        username=r.get("username", str, ""),
+        password=os.environ.get("MAILTICKET_SMTP_PASSWORD") or r.get("password", str, ""),
+    )
+
+
+def _staff(data: dict, source: str) -> Staff:
+    r = _Reader(source, data, "staff", {"members", "coordinators", "require_authenticated", "authserv_id"})
+    return Staff(
+        members=_people(r, "members"),
+        coordinators=_people(r, "coordinators"),
+        require_authenticated=r.get("require_authenticated", bool, True),
+        authserv_id=r.get("authserv_id", str, Staff.authserv_id),
+    )
+
+
+def _sla(data: dict, source: str) -> Sla:
+    r = _Reader(source, data, "sla", {"calendar", "office_hours", "holidays", *CATEGORIES})
+    targets = {}
+    for category in CATEGORIES:
+        sub = _Reader(source, r.data, category, {"resolve"})
+        sub.table = f"sla.{category}"
+        targets[category] = sub.duration("resolve", _DEFAULT_TARGETS[category])
+    holidays = tuple(r.get("holidays", list, []))
+    for day in holidays:
+        if not isinstance(day, str) or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", day):
+            raise ConfigError(r.where("holidays"), f"dates as \"YYYY-MM-DD\", got {day!r}")
+    return Sla(
+        calendar=r.choice("calendar", "24x7", ("24x7", "office")),
+        office_hours=r.get("office_hours", str, Sla.office_hours),
+        holidays=holidays,
+        targets=targets,
+    )
+
+
+def build(data: dict[str, Any], source: str, base: Path) -> Settings:
+    """Settings from parsed TOML; relative paths are taken relative to `base`."""
+    _Reader(source, data, "", {"helpdesk", "database", "inbox", "smtp", "staff", "sla",
+                               "escalation", "digest", "classifier", "templates"})
+    database = _Reader(source, data, "database", {"url"})
+    escalation = _Reader(source, data, "escalation", {"at"})
+    digest = _Reader(source, data, "digest", {"time"})
+    classifier = _Reader(source, data, "classifier", {"rules", "default"})
+    templates = _Reader(source, data, "templates", {"path"})
+    at = escalation.get("at", float, 0.75)
+    if not 0 < at < 1:
+        raise ConfigError(escalation.where("at"), "must be between 0 and 1")
+    digest_time = digest.get("time", str, "07:30")
+    if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", digest_time):
+        raise ConfigError(digest.where("time"), f"must be HH:MM, got {digest_time!r}")
+    rules = classifier.get("rules", str, "")
+    return Settings(
+        source=source,
+        helpdesk=_helpdesk(data, source),
+        database_url=_database_url(database.get("url", str, "sqlite:///var/mailticket.db"), base),
+        inbox=_inbox(data, source, base),
+        smtp=_smtp(data, source, base),
+        staff=_staff(data, source),
+        sla=_sla(data, source),
+        escalation_at=at,
+        digest_time=digest_time,
+        rules_path=(base / rules).resolve() if rules else DEFAULT_RULES,
+        default_category=classifier.choice("default", "permintaan", CATEGORIES),
+        templates_path=templates.path("path", str(DEFAULT_TEMPLATES), base),
+    )
+
+
+def _database_url(url: str, base: Path) -> str:
+    """Make a relative SQLite path relative to the config file's folder."""
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and not url.startswith(prefix + "/") and url != prefix + ":memory:":
+        return prefix + str((base / url[len(prefix):]).resolve())
+    return url

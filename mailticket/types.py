@@ -1,0 +1,147 @@
+"""Values passed between the pipeline stages. Frozen, and importing nothing of the project."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+
+class Category(StrEnum):
+    GANGGUAN = "gangguan"  # incident, target about 3 days
+    PERMASALAHAN = "permasalahan"  # problem endangering upcoming service, 1 day
+    PERMINTAAN = "permintaan"  # service request, about 1 hour
+
+
+class Status(StrEnum):
+    NEW = "new"
+    OPEN = "open"
+    WAITING = "waiting"
+    ESCALATED = "escalated"
+    CLOSED = "closed"
+
+
+class Kind(StrEnum):
+    """What the filter stage decided a received message is."""
+
+    REPORT = "report"  # written by a person: a new report or a reply in a thread
+    AUTO_REPLY = "auto_reply"
+    BOUNCE = "bounce"
+    BULK = "bulk"
+    SPAM = "spam"
+    OWN = "own"  # sent from our own address
+
+
+@dataclass(frozen=True)
+class RawMail:
+    """Bytes as received, and where they came from (for marking them done at the source)."""
+
+    data: bytes
+    source: str  # e.g. "file:/path/x.eml", "maildir:/var/mail", "imap:INBOX"
+    ref: str = ""  # the source's key of this message (Maildir key, IMAP UID, mbox index)
+
+
+@dataclass(frozen=True)
+class Address:
+    name: str
+    email: str  # lower-cased addr-spec, "" if none could be found
+
+
+@dataclass(frozen=True)
+class Attachment:
+    filename: str  # sanitised base name, never a path
+    content_type: str
+    size: int  # decoded size in bytes
+
+
+@dataclass(frozen=True)
+class Mail:
+    """A parsed message: decoded headers, a text body, attachment descriptions."""
+
+    message_id: str  # "<...>" as in the header, "" when absent
+    subject: str
+    sender: Address | None  # From
+    to: tuple[Address, ...]
+    cc: tuple[Address, ...]
+    reply_to: tuple[Address, ...]
+    date: datetime | None  # aware
+    in_reply_to: tuple[str, ...]
+    references: tuple[str, ...]
+    headers: tuple[tuple[str, str], ...]  # (lower-case name, decoded value), in order
+    content_type: str  # top-level, lower-case, e.g. "multipart/report"
+    text: str  # text/plain body, or the HTML body turned into text
+    html: str  # the HTML body as sent, "" when none
+    attachments: tuple[Attachment, ...] = ()
+    return_path: str | None = None  # None: header absent; "": null sender "<>"
+
+    def header(self, name: str) -> str | None:
+        """The first value of a header, or None."""
+        name = name.lower()
+        for key, value in self.headers:
+            if key == name:
+                return value
+        return None
+
+    def header_all(self, name: str) -> list[str]:
+        name = name.lower()
+        return [value for key, value in self.headers if key == name]
+
+
+@dataclass(frozen=True)
+class Verdict:
+    kind: Kind
+    reason: str  # why, in English, for logs and `mail list`
+
+
+@dataclass(frozen=True)
+class ThreadKey:
+    """How a message may belong to an existing ticket."""
+
+    number: int | None  # ticket number from a subject token
+    own_number: int | None  # ticket named by one of our own signed Message-IDs in the references
+    references: tuple[str, ...]  # In-Reply-To and References, newest first, no duplicates
+
+
+@dataclass(frozen=True)
+class Classification:
+    category: Category
+    source: str  # "rules" or "default"
+    matched: tuple[str, ...]  # names of the rules that matched, strongest first
+    scores: tuple[tuple[str, float], ...] = ()  # per category
+
+    @property
+    def needs_review(self) -> bool:
+        return self.source == "default"
+
+
+@dataclass(frozen=True)
+class Command:
+    """One staff command tag, canonical name in English."""
+
+    name: str  # close, escalate, category, assign, take, note, wait, reopen
+    arg: str  # text after the tag, stripped ("" when none)
+    line: int  # 1-based line in the staff member's new text
+    text: str  # the line as written
+
+
+@dataclass(frozen=True)
+class CommandError:
+    line: int
+    text: str
+    reason: str  # Bahasa Indonesia, shown to the staff member
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """A mail to send, rendered, before it becomes MIME bytes."""
+
+    kind: str  # ack, notification, relay, escalation, closing, error, warning, digest
+    to: tuple[str, ...]
+    subject: str
+    text: str
+    html: str = ""
+    cc: tuple[str, ...] = ()
+    in_reply_to: str = ""
+    references: tuple[str, ...] = ()
+    reply_to: str = ""
+    extra_headers: tuple[tuple[str, str], ...] = field(default_factory=tuple)
