@@ -1,0 +1,22 @@
+"""Alembic environment: runs on the engine mailticket hands over (or alembic.ini's URL)."""
+
+from alembic import context
+from sqlalchemy import create_engine
+
+from mailticket.db.models import Base
+
+config = context.config
+target_metadata = Base.metadata
+
+
+def run_migrations_online() -> None:
+    engine = config.attributes.get("engine") or create_engine(config.get_main_option("sqlalchemy.url"))
+    with engine.connect() as connection:
+        context.configure(connection=connection, target_metadata=target_metadata,
+                          render_as_batch=connection.dialect.name == "sqlite")
+        with context.begin_transaction():
+            context.run_migrations()
+        connection.commit()
+
+
+run_migrations_online()

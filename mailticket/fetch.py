@@ -1,0 +1,106 @@
+"""Stage `fetch` (shell): read raw messages from their source, in an order that keeps threads.
+
+Sources: .eml files, folders of them (sorted by file name), mbox files (file order) and Maildir
+folders (delivery order). A Maildir inbox marks a message done only after its raw bytes are
+committed (`MaildirInbox.mark_done`).
+"""
+
+from __future__ import annotations
+
+import mailbox
+import os
+import re
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from .types import RawMail
+
+_MAILDIR_TIME = re.compile(r"^(\d+)(?:\.M(\d+))?")
+
+
+def is_maildir(path: Path) -> bool:
+    return path.is_dir() and all((path / sub).is_dir() for sub in ("cur", "new", "tmp"))
+
+
+def is_mbox(path: Path) -> bool:
+    with open(path, "rb") as fh:
+        return fh.read(5) == b"From "
+
+
+def read_paths(paths: Iterable[str | os.PathLike]) -> Iterator[RawMail]:
+    """Every message under the given paths, lazily, each path in its natural order."""
+    for given in paths:
+        path = Path(given)
+        if not path.exists():
+            raise FileNotFoundError(f"no such file or folder: {path}")
+        if is_maildir(path):
+            yield from MaildirInbox(path).read_all()
+        elif path.is_dir():
+            for child in sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith(".")):
+                yield from _read_file(child)
+        else:
+            yield from _read_file(path)
+
+
+def _read_file(path: Path) -> Iterator[RawMail]:
+    if is_mbox(path):
+        box = mailbox.mbox(str(path), create=False)
+        try:
+            for index, key in enumerate(box.iterkeys()):
+                yield RawMail(box.get_bytes(key), f"mbox:{path}", str(index))
+        finally:
+            box.close()
+    else:
+        yield RawMail(path.read_bytes(), f"file:{path}", path.name)
+
+
+def delivery_order(name: str, mtime: float) -> tuple[float, int, str]:
+    """Sort key of a Maildir file: the delivery time in its name (seconds, microseconds)."""
+    match = _MAILDIR_TIME.match(name)
+    if not match:
+        return (mtime, 0, name)
+    return (float(match.group(1)), int(match.group(2) or 0), name)
+
+
+class MaildirInbox:
+    """A Maildir we own: waiting mail is in new/ (or unseen in cur/); done mail moves to cur/ as seen.
+
+    Message refs are paths relative to the Maildir ("new/1700000000.M1P2.host").
+    """
+
+    def __init__(self, path: Path):
+        self.path = path
+        for sub in ("cur", "new", "tmp"):
+            (path / sub).mkdir(parents=True, exist_ok=True)
+
+    def waiting(self) -> list[str]:
+        found = []
+        for sub in ("new", "cur"):
+            for entry in os.scandir(self.path / sub):
+                name = entry.name
+                if name.startswith(".") or (sub == "cur" and "S" in name.rpartition(":2,")[2]):
+                    continue
+                found.append((delivery_order(name, entry.stat().st_mtime), f"{sub}/{name}"))
+        return [ref for _order, ref in sorted(found)]
+
+    def read(self, refs: Iterable[str]) -> Iterator[RawMail]:
+        for ref in refs:
+            try:
+                data = (self.path / ref).read_bytes()
+            except FileNotFoundError:
+                continue  # taken away since we listed it
+            yield RawMail(data, f"maildir:{self.path}", ref)
+
+    def read_all(self) -> Iterator[RawMail]:
+        return self.read(self.waiting())
+
+    def mark_done(self, refs: Iterable[str]) -> None:
+        """Move to cur/ with the Seen flag; call only after the raw bytes are committed."""
+        for ref in refs:
+            name = ref.split("/", 1)[1]
+            base, _sep, flags = name.partition(":2,")
+            target = self.path / "cur" / f"{base}:2,{''.join(sorted(set(flags) | {'S'}))}"
+            try:
+                os.rename(self.path / ref, target)
+            except FileNotFoundError:
+                continue

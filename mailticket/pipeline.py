@@ -1,0 +1,161 @@
+"""The ordered stages, and the one place that turns an unexpected error into quarantine.
+
+parse -> filter -> thread -> classify -> commands -> store -> outbox, per raw message, each
+message in its own SAVEPOINT inside a batch transaction: a message that breaks is rolled back
+alone and quarantined with its stage and error; the rest of the batch commits together.
+"""
+
+from __future__ import annotations
+
+import logging
+import tomllib
+import traceback
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from . import classify, filter, parse, quarantine, store, thread
+from .clock import Clock
+from .config import Settings
+from .db import models
+from .db.session import transaction
+from .errors import ConfigError, Quarantine
+from .outbox import Sender, queue
+from .render import Renderer, TicketView
+from .sla import due_at
+from .tickets import TicketWork
+from .types import Kind, Mail, Verdict
+
+log = logging.getLogger("mailticket.pipeline")
+
+STAGES = ("parse", "filter", "thread", "classify", "commands", "store", "outbox")
+BATCH = 200  # messages per transaction: one fsync'd commit serves them all
+
+
+@dataclass(frozen=True)
+class Outcome:
+    raw_id: int
+    state: str  # ticket | kept | quarantined
+    decision: str  # e.g. new-ticket, reply, auto_reply, quarantined
+    token: str = ""
+    category: str = ""
+
+
+def load_rules(settings: Settings) -> classify.Rules:
+    try:
+        with open(settings.rules_path, "rb") as fh:
+            data = tomllib.load(fh)
+    except OSError as exc:
+        raise ConfigError("classifier.rules", f"cannot read {settings.rules_path}: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(str(settings.rules_path), f"not valid TOML: {exc}") from None
+    return classify.compile_rules(data, str(settings.rules_path))
+
+
+class Pipeline:
+    """Everything a message needs, built once: rules compiled, templates loaded, secret read."""
+
+    def __init__(self, settings: Settings, factory: sessionmaker[Session], clock: Clock):
+        self.settings = settings
+        self.factory = factory
+        self.clock = clock
+        self.rules = load_rules(settings)
+        self.renderer = Renderer.from_settings(settings)
+        with transaction(factory) as session:
+            key = store.secret(session, settings.helpdesk.secret)
+        helpdesk = settings.helpdesk
+        self.sender = Sender(helpdesk.name, helpdesk.address, helpdesk.domain, key)
+        self.own_addresses = frozenset({helpdesk.address})
+        self._stage = ""
+
+    # -- batches ---------------------------------------------------------------------------
+
+    def process_pending(self, only: list[int] | None = None) -> list[Outcome]:
+        """Process raw messages still pending (or just `only`), oldest first, batch by batch."""
+        outcomes: list[Outcome] = []
+        while True:
+            with transaction(self.factory) as session:
+                ids = store.pending_raw_ids(session, BATCH) if only is None else only[:BATCH]
+                if not ids:
+                    return outcomes
+                outcomes.extend(self._process_batch(session, ids))
+            if only is not None:
+                only = only[BATCH:]
+
+    def _process_batch(self, session: Session, ids: list[int]) -> Iterator[Outcome]:
+        for raw_id in ids:
+            raw = session.get(models.RawMail, raw_id)
+            if raw is None or raw.state != "pending":
+                continue
+            yield self._process_guarded(session, raw)
+
+    def _process_guarded(self, session: Session, raw: models.RawMail) -> Outcome:
+        try:
+            with session.begin_nested():
+                outcome = self.process_one(session, raw)
+        except Exception as exc:  # noqa: BLE001 - the one place that turns any error into quarantine
+            stage = exc.stage if isinstance(exc, Quarantine) else self._stage
+            reason = exc.reason if isinstance(exc, Quarantine) else f"{type(exc).__name__}: {exc}"
+            quarantine.record(session, raw, stage, reason, traceback.format_exc(limit=8), self.clock.now())
+            outcome = Outcome(raw.id, "quarantined", "quarantined")
+            log.warning("stage=%s raw=%d decision=quarantined error=%s", stage, raw.id, reason[:200])
+            return outcome
+        log.info("stage=store raw=%d token=%s category=%s decision=%s", raw.id, outcome.token or "-",
+                 outcome.category or "-", outcome.decision)
+        return outcome
+
+    # -- one message -----------------------------------------------------------------------
+
+    def process_one(self, session: Session, raw: models.RawMail) -> Outcome:
+        now = self.clock.now()
+        self._stage = "parse"
+        mail = parse.parse(raw.data)
+        self._stage = "filter"
+        verdict = filter.judge(mail, self.own_addresses, self._spam_reason)
+        self._stage = "thread"
+        key = thread.thread_key(mail, self.settings.helpdesk.token_prefix, self.sender.secret)
+        ticket, how = store.find_ticket(session, key)
+        if verdict.kind is not Kind.REPORT:
+            return self._not_a_report(session, raw, mail, verdict, ticket, now)
+        work = TicketWork(session, self, raw, mail, now)
+        if ticket is None:
+            return work.open_ticket(key)
+        return work.follow_up(ticket, how)
+
+    def _spam_reason(self, mail: Mail) -> str | None:
+        return classify.spam_reason(mail.subject, mail.text, self.rules)
+
+    def _not_a_report(self, session: Session, raw: models.RawMail, mail: Mail, verdict: Verdict,
+                      ticket: models.Ticket | None, now: datetime) -> Outcome:
+        """Keep what opens no ticket; a bounce or auto-reply in a ticket's thread is recorded there."""
+        self._stage = "store"
+        if ticket is not None and verdict.kind in (Kind.BOUNCE, Kind.AUTO_REPLY):
+            store.add_received(session, ticket, raw.id, mail, verdict.kind.value, mail.text[:4000], now)
+            store.mark_raw(session, raw, mail, "ticket", verdict.kind.value, verdict.reason, ticket)
+            return Outcome(raw.id, "ticket", f"{verdict.kind.value}-recorded", self.token(ticket.number))
+        store.mark_raw(session, raw, mail, "kept", verdict.kind.value, verdict.reason)
+        return Outcome(raw.id, "kept", verdict.kind.value)
+
+    # -- helpers shared with ticket work ---------------------------------------------------
+
+    def token(self, number: int) -> str:
+        return f"{self.settings.helpdesk.token_prefix}#{number}"
+
+    def ticket_view(self, ticket: models.Ticket) -> TicketView:
+        return TicketView(token=self.token(ticket.number), number=ticket.number, subject=ticket.subject,
+                          category=ticket.category, reporter=ticket.reporter, status=ticket.status,
+                          created_at=ticket.created_at, due_at=ticket.due_at, assignee=ticket.assignee,
+                          reporter_name=ticket.reporter_name)
+
+    def due(self, category: str, start: datetime) -> datetime:
+        return due_at(start, self.settings.sla.targets[category])
+
+    def queue(self, session: Session, out, ticket: models.Ticket | None, now: datetime) -> models.Outbox:
+        self._stage = "outbox"
+        return queue(session, self.sender, out, ticket, now)
+
+    def stage(self, name: str) -> None:
+        """Name the stage now running, for the quarantine record if it fails."""
+        self._stage = name

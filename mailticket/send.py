@@ -1,0 +1,133 @@
+"""Stage `send` (shell): deliver committed outbox rows through a transport, each row once.
+
+A row is marked sent only after the transport accepted it. The directory transport is
+idempotent (one file per row, written atomically), so a crash between delivery and marking
+never writes the same mail twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Protocol
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from .clock import Clock
+from .db import models
+from .db.session import transaction
+
+log = logging.getLogger("mailticket.send")
+CHUNK = 200
+
+
+class TemporaryFailure(Exception):
+    """Try again later (network trouble, 4xx)."""
+
+
+class PermanentFailure(Exception):
+    """Never try again (5xx): the row is marked failed with this text."""
+
+
+class Transport(Protocol):
+    def deliver(self, rows: list[models.Outbox]) -> dict[int, Exception | None]:
+        """Deliver rows; map each row id to None (accepted) or the failure."""
+
+
+class DirectoryTransport:
+    """Writes each mail as `<row id>-<kind>.eml` into a folder (the embedded default)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        path.mkdir(parents=True, exist_ok=True)
+
+    def file_for(self, row: models.Outbox) -> Path:
+        return self.path / f"{row.id:08d}-{row.kind}.eml"
+
+    def deliver(self, rows: list[models.Outbox]) -> dict[int, Exception | None]:
+        results: dict[int, Exception | None] = {}
+        for row in rows:
+            target = self.file_for(row)
+            if target.exists():  # delivered before a crash kept us from marking it
+                results[row.id] = None
+                continue
+            tmp = self.path / f".{target.name}.tmp"
+            try:
+                with open(tmp, "wb") as fh:
+                    fh.write(row.data)
+                    fh.flush()
+                    os.fsync(fh.fileno())
+                os.replace(tmp, target)
+                results[row.id] = None
+            except OSError as exc:
+                results[row.id] = TemporaryFailure(str(exc))
+        if rows:
+            _fsync_dir(self.path)
+        return results
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@dataclass
+class SendReport:
+    sent: int = 0
+    failed: int = 0
+    deferred: int = 0
+
+
+def retry_delay(attempts: int) -> timedelta:
+    """Back off 1, 2, 4 … minutes, at most an hour."""
+    return timedelta(minutes=min(60, 2 ** max(0, attempts - 1)))
+
+
+def send_queued(factory: sessionmaker[Session], transport: Transport, clock: Clock,
+                max_attempts: int = 20) -> SendReport:
+    """Deliver every queued row that is due, chunk by chunk; returns what happened."""
+    report = SendReport()
+    while True:
+        with transaction(factory) as session:
+            rows = _due_rows(session, clock, CHUNK)
+            if not rows:
+                return report
+            results = transport.deliver(rows)
+            for row in rows:
+                _settle(row, results.get(row.id), clock, max_attempts, report)
+        if len(rows) < CHUNK:
+            return report
+
+
+def _due_rows(session: Session, clock: Clock, limit: int) -> list[models.Outbox]:
+    stmt = (select(models.Outbox).where(models.Outbox.status == "queued",
+                                         models.Outbox.next_attempt_at <= clock.now())
+            .order_by(models.Outbox.id).limit(limit))
+    return list(session.scalars(stmt))
+
+
+def _settle(row: models.Outbox, error: Exception | None, clock: Clock, max_attempts: int,
+            report: SendReport) -> None:
+    now = clock.now()
+    row.attempts += 1
+    if error is None:
+        row.status, row.sent_at, row.last_error = "sent", now, None
+        report.sent += 1
+        log.info("stage=send outbox=%d kind=%s decision=sent", row.id, row.kind)
+        return
+    row.last_error = str(error)[:2000]
+    if isinstance(error, PermanentFailure) or row.attempts >= max_attempts:
+        row.status = "failed"
+        report.failed += 1
+        log.error("stage=send outbox=%d kind=%s decision=failed error=%s", row.id, row.kind, row.last_error)
+        return
+    row.next_attempt_at = now + retry_delay(row.attempts)
+    report.deferred += 1
+    log.warning("stage=send outbox=%d kind=%s decision=deferred error=%s", row.id, row.kind, row.last_error)

@@ -1,0 +1,105 @@
+"""Stages `classify` -> `store` -> `outbox` for a report: open a ticket, or add to one.
+
+A TicketWork handles one received message inside the pipeline's SAVEPOINT: every row it writes
+and every mail it queues commits together with the message, or not at all.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from sqlalchemy.orm import Session
+
+from . import classify, store, thread
+from .db import models
+from .filter import is_unanswerable
+from .types import Category, Mail, Status, ThreadKey
+
+if TYPE_CHECKING:
+    from .pipeline import Outcome, Pipeline
+
+
+class TicketWork:
+    def __init__(self, session: Session, pipeline: Pipeline, raw: models.RawMail, mail: Mail, now: datetime):
+        self.session, self.p, self.raw, self.mail, self.now = session, pipeline, raw, mail, now
+        self.who = mail.sender.email if mail.sender else ""
+
+    def outcome(self, decision: str, ticket: models.Ticket) -> Outcome:
+        from .pipeline import Outcome
+
+        return Outcome(self.raw.id, "ticket", decision, self.p.token(ticket.number), ticket.category)
+
+    # -- a new report ----------------------------------------------------------------------
+
+    def open_ticket(self, key: ThreadKey) -> Outcome:
+        self.p.stage("classify")
+        settings = self.p.settings
+        verdict = classify.classify(self.mail.subject, self.mail.text, self.p.rules,
+                                    Category(settings.default_category))
+        topics = classify.topics(self.mail.subject, self.mail.text, self.p.rules)
+        self.p.stage("store")
+        ticket = self._new_ticket(verdict.category.value, verdict.source)
+        detail = ""
+        if key.number is not None:
+            detail = f"token [{self.p.token(key.number)}] names no ticket; opened a new one"
+        store.add_event(self.session, ticket, self.now, "created", self.who or "(unknown)", detail)
+        why = ", ".join(verdict.matched) if verdict.matched else "no rule matched: default category"
+        store.add_event(self.session, ticket, self.now, "classified", verdict.source,
+                        f"{verdict.category.value}: {why}")
+        store.add_received(self.session, ticket, self.raw.id, self.mail, "report", self.mail.text, self.now)
+        store.mark_raw(self.session, self.raw, self.mail, "ticket", "report", "new ticket", ticket)
+        self._acknowledge(ticket, topics)
+        return self.outcome("new-ticket", ticket)
+
+    def _new_ticket(self, category: str, source: str) -> models.Ticket:
+        mail, settings = self.mail, self.p.settings
+        reporter = self.who
+        cc = [a.email for a in mail.cc if a.email and a.email not in self.p.own_addresses | {reporter}]
+        ticket = models.Ticket(
+            number=store.next_ticket_number(self.session, settings.helpdesk.first_number),
+            subject=thread.strip_subject(mail.subject, settings.helpdesk.token_prefix) or "(tanpa subjek)",
+            reporter=reporter, reporter_name=mail.sender.name if mail.sender else "",
+            cc="\n".join(cc), status=Status.NEW.value, category=category, category_source=source,
+            needs_review=source == "default", assignee=None, created_at=self.now,
+            due_at=self.p.due(category, self.now), closed_at=None, escalated=False,
+            last_in_message_id=mail.message_id,
+        )
+        self.session.add(ticket)
+        return ticket
+
+    def _acknowledge(self, ticket: models.Ticket, topics: tuple[str, ...]) -> None:
+        to = self.reply_address()
+        if not to:
+            store.add_event(self.session, ticket, self.now, "ack-skipped", "system",
+                            "the sender has no address we may answer")
+            return
+        self.p.stage("outbox")
+        rendered = self.p.renderer.ack(ticket=self.p.ticket_view(ticket), topics=topics)
+        out = rendered.outgoing((to,), in_reply_to=self.mail.message_id, references=self._references())
+        self.p.queue(self.session, out, ticket, self.now)
+
+    def reply_address(self) -> str:
+        """Where an answer to this mail goes; "" when we must not answer it."""
+        candidates = [a.email for a in self.mail.reply_to if a.email] + [self.who]
+        for address in candidates:
+            if address and address not in self.p.own_addresses and not is_unanswerable(address):
+                return address
+        return ""
+
+    def _references(self) -> tuple[str, ...]:
+        refs = tuple(reversed(self.mail.references)) + (self.mail.message_id,)
+        return tuple(dict.fromkeys(r for r in refs if r))
+
+    # -- a message in an existing ticket's thread -----------------------------------------
+
+    def follow_up(self, ticket: models.Ticket, how: str) -> Outcome:
+        self.p.stage("store")
+        store.add_received(self.session, ticket, self.raw.id, self.mail, "reply", self.mail.text, self.now)
+        store.add_event(self.session, ticket, self.now, "reply", self.who or "(unknown)", f"matched by {how}")
+        if ticket.status == Status.WAITING.value:
+            ticket.status = Status.OPEN.value
+            store.add_event(self.session, ticket, self.now, "status", self.who, "waiting -> open")
+        ticket.last_in_message_id = self.mail.message_id or ticket.last_in_message_id
+        store.mark_raw(self.session, self.raw, self.mail, "ticket", "reply", f"reply matched by {how}", ticket)
+        return self.outcome("reply", ticket)

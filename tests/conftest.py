@@ -1,0 +1,96 @@
+"""Shared test helpers: build realistic mail bytes and run a helpdesk in a temporary folder."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = Path(__file__).resolve().parent / "data"
+
+
+def make_mail(subject: str, body: str, sender: str = "Budi <budi@example.co.id>",
+              to: str = "provlampunglpse@gmail.com", msgid: str | None = None, in_reply_to: str = "",
+              references: str = "", headers: dict | None = None,
+              date: datetime | None = None) -> bytes:
+    msg = EmailMessage()
+    msg["From"] = sender
+    msg["To"] = to
+    msg["Subject"] = subject
+    msg["Date"] = format_datetime(date or datetime(2026, 11, 25, 3, 0, tzinfo=timezone.utc))
+    msg["Message-ID"] = msgid or make_msgid(domain="example.co.id")
+    if in_reply_to:
+        msg["In-Reply-To"] = in_reply_to
+    if references:
+        msg["References"] = references
+    for name, value in (headers or {}).items():
+        msg[name] = value
+    msg.set_content(textwrap.dedent(body))
+    return msg.as_bytes()
+
+
+class Helpdesk:
+    """A helpdesk in a temporary folder: its config, Maildir inbox, outbox and database."""
+
+    def __init__(self, root: Path, extra: str = ""):
+        self.root = root
+        self.inbox = root / "mail"
+        self.outbox = root / "outbox"
+        for sub in ("cur", "new", "tmp"):
+            (self.inbox / sub).mkdir(parents=True, exist_ok=True)
+        self.config = root / "mailticket.toml"
+        self.config.write_text(textwrap.dedent(f"""\
+            [helpdesk]
+            address = "provlampunglpse@gmail.com"
+            [database]
+            url = "sqlite:///mailticket.db"
+            [inbox]
+            kind = "maildir"
+            path = "mail"
+            [smtp]
+            kind = "directory"
+            path = "outbox"
+            """) + textwrap.dedent(extra))
+        self._n = 0
+
+    def write(self, name: str, data: bytes) -> Path:
+        path = self.root / "in" / name
+        path.parent.mkdir(exist_ok=True)
+        path.write_bytes(data)
+        return path
+
+    def deliver(self, data: bytes) -> Path:
+        """Drop a message into the Maildir inbox, in delivery order."""
+        self._n += 1
+        path = self.inbox / "new" / f"1764050000.M{self._n:06d}P1.test"
+        path.write_bytes(data)
+        return path
+
+    def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        """Run the real command line in a subprocess."""
+        proc = subprocess.run([sys.executable, "-m", "mailticket.cli", "--config", str(self.config), *args],
+                              capture_output=True, text=True, cwd=self.root, timeout=120)
+        if check and proc.returncode != 0:
+            raise AssertionError(f"mailticket {' '.join(args)} -> {proc.returncode}\n{proc.stderr}")
+        return proc
+
+    def json(self, *args: str):
+        return json.loads(self.cli(*args, "--json").stdout)
+
+    def sent(self, kind: str | None = None) -> list[Path]:
+        if not self.outbox.exists():
+            return []
+        return sorted(p for p in self.outbox.glob("*.eml") if kind is None or p.name.endswith(f"-{kind}.eml"))
+
+
+@pytest.fixture
+def helpdesk(tmp_path: Path) -> Helpdesk:
+    return Helpdesk(tmp_path)
