@@ -1,0 +1,180 @@
+"""Commands stage: a staff member's new reply text in, command tags and a precise error per bad line out.
+
+Pure. Run it on `reply.new_text(...)`, so that tags in quoted text are not commands. A tag is a line of
+its own that starts with ``#`` and a word (surrounding spaces allowed, case-insensitive); Indonesian
+and English names map to one English `Command.name`. Lines starting with ``#`` and a digit (``#1
+langkah pertama``) and hashtags inside prose are not tags. A line starting with ``#word`` where the
+word is no tag is an error, so that a typo never passes silently.
+
+Arguments: ``#kategori``/``#tugaskan`` need a valid one; ``#eskalasi``, ``#catatan`` and ``#tunggu``
+take free text (a reason); ``#tutup``, ``#ambil`` and ``#buka`` take none, and extra words are an error
+because "#tutup LPSE#12" may be meant for another ticket (only the idioms "ambil alih" and "buka
+kembali" pass). Contradicting tags in one reply (close and reopen, close and wait, take and assign,
+two different categories or assignees) are errors too. Whenever errors come back, the caller must
+apply none of the commands: the contract says such a reply changes nothing.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Collection
+from dataclasses import dataclass
+
+from mailticket.types import Category, Command, CommandError
+
+NO_ARG, TEXT, CATEGORY, STAFF = "none", "text", "category", "staff"
+
+
+@dataclass(frozen=True)
+class _Tag:
+    name: str  # canonical, English
+    aliases: tuple[str, ...]  # Indonesian first, then English; all lower-case
+    arg: str  # NO_ARG, TEXT, CATEGORY or STAFF
+    usage: str  # argument as shown in the help, "" when none
+    meaning: str  # one line, Bahasa Indonesia
+    idioms: frozenset[str] = frozenset()  # words allowed after a NO_ARG tag
+
+
+_TAGS = (
+    _Tag("close", ("tutup", "selesai", "close"), NO_ARG, "",
+         "tutup tiket; balasan ini dikirim ke pelapor sebagai pemberitahuan penutupan"),
+    _Tag("escalate", ("eskalasi", "escalate"), TEXT, "[keterangan]", "teruskan tiket ke koordinator"),
+    _Tag("category", ("kategori", "category"), CATEGORY, "X",
+         "ubah kategori menjadi X: gangguan, permasalahan atau permintaan"),
+    _Tag("assign", ("tugaskan", "assign"), STAFF, "X", "tugaskan tiket ke staf X (nama atau alamat e-mail)"),
+    _Tag("take", ("ambil", "take"), NO_ARG, "", "tugaskan tiket ke Anda sendiri", frozenset({"alih"})),
+    _Tag("note", ("catatan", "note"), TEXT, "[teks]",
+         "catatan internal; balasan ini tidak dikirim ke pelapor"),
+    _Tag("wait", ("tunggu", "wait"), TEXT, "[keterangan]",
+         "menunggu jawaban pelapor; hitungan tenggat waktu berhenti sementara"),
+    _Tag("reopen", ("buka", "reopen"), NO_ARG, "", "buka kembali tiket yang sudah ditutup",
+         frozenset({"kembali"})),
+)
+_BY_ALIAS = {alias: tag for tag in _TAGS for alias in tag.aliases}
+
+_CATEGORIES = {
+    "gangguan": Category.GANGGUAN,
+    "incident": Category.GANGGUAN,
+    "permasalahan": Category.PERMASALAHAN,
+    "problem": Category.PERMASALAHAN,
+    "permintaan": Category.PERMINTAAN,
+    "permintaan layanan": Category.PERMINTAAN,
+    "request": Category.PERMINTAAN,
+    "service request": Category.PERMINTAAN,
+}
+_CONFLICTS = {frozenset(pair) for pair in (("close", "reopen"), ("close", "wait"), ("take", "assign"))}
+_SINGLE_VALUED = frozenset({"category", "assign"})
+
+# "#" + a word starting with a letter; "kategori:gangguan" and "tutup." are fine, "tutup/x" is one token.
+_TAG_LINE = re.compile(r"#(?P<word>[^\W\d_][\w-]*)(?P<sep>[.,;:!=]*)(?P<rest>.*)")
+
+
+def _help() -> str:
+    lines = ["Tag perintah ditulis di baris tersendiri (huruf besar/kecil sama saja):"]
+    for tag in _TAGS:
+        indonesian = " atau ".join(f"#{alias}" for alias in tag.aliases[:-1])
+        usage = f" {tag.usage}" if tag.usage else ""
+        lines.append(f"- {indonesian}{usage} (#{tag.aliases[-1]}): {tag.meaning}")
+    return "\n".join(lines)
+
+
+VALID_TAGS_HELP: str = _help()
+
+
+def parse_commands(text: str, staff_names: Collection[str]) -> tuple[list[Command], list[CommandError]]:
+    """Commands in line order (exact repeats dropped) and one error per bad or contradicting line."""
+    staff = {name.strip().lower() for name in staff_names}
+    commands: list[Command] = []
+    errors: list[CommandError] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        found = _parse_line(number, line.strip(), staff)
+        if isinstance(found, CommandError):
+            errors.append(found)
+        elif found and all((c.name, c.arg) != (found.name, found.arg) for c in commands):
+            errors.extend(_conflicts(found, commands))
+            commands.append(found)
+    return commands, errors
+
+
+def strip_tag_lines(text: str) -> str:
+    """The text without lines holding a known tag (valid or not), for relaying to the reporter."""
+    kept = [line.rstrip() for line in text.splitlines() if _known_tag(line.strip()) is None]
+    out: list[str] = []
+    for line in kept:
+        if line.strip() or (out and out[-1]):
+            out.append(line)
+    while out and not out[-1]:
+        out.pop()
+    return "\n".join(out)
+
+
+def _split(line: str) -> tuple[str, str] | None:
+    """(tag word as written, argument) for a line that is a tag, None for any other line."""
+    match = _TAG_LINE.fullmatch(line)
+    if not match:
+        return None
+    word, rest = match["word"], match["rest"]
+    if rest and not rest[0].isspace() and not match["sep"]:
+        word, _, rest = line[1:].partition(" ")  # e.g. "#tutup/selesai": one unknown word
+    return word, re.sub(r"^[:=\-\u2013\u2014\s]+", "", rest).strip()
+
+
+def _known_tag(line: str) -> _Tag | None:
+    split = _split(line)
+    return _BY_ALIAS.get(split[0].lower()) if split else None
+
+
+def _parse_line(number: int, line: str, staff: set[str]) -> Command | CommandError | None:
+    split = _split(line)
+    if split is None:
+        return None
+    word, arg = split
+    tag = _BY_ALIAS.get(word.lower())
+    if tag is None:
+        return CommandError(number, line, _unknown(word))
+    value, reason = _argument(tag, word.lower(), arg, staff)
+    return CommandError(number, line, reason) if reason else Command(tag.name, value, number, line)
+
+
+def _unknown(word: str) -> str:
+    reason = f"tag tidak dikenal: #{word}"
+    close = difflib.get_close_matches(word.lower(), list(_BY_ALIAS), n=1, cutoff=0.75)
+    return f"{reason} (maksud Anda #{close[0]}?)" if close else reason
+
+
+def _argument(tag: _Tag, word: str, arg: str, staff: set[str]) -> tuple[str, str]:
+    """(normalised argument, "") or ("", why it is wrong)."""
+    if tag.arg == TEXT:
+        return arg, ""
+    if tag.arg == NO_ARG:
+        if arg and arg.lower() not in tag.idioms:
+            return "", f"#{word} tidak memakai keterangan, tetapi diikuti \"{arg}\""
+        return "", ""
+    wanted = " ".join(arg.lower().split()).rstrip(".,;:!")
+    if tag.arg == CATEGORY:
+        return _category(word, arg, wanted)
+    wanted = wanted.lstrip("@").strip("<>")
+    if not wanted:
+        return "", f"#{word} perlu nama atau alamat e-mail staf"
+    if wanted not in staff:
+        return "", f"staf tidak dikenal: \"{arg}\"; tulis nama atau alamat e-mail staf yang terdaftar"
+    return wanted, ""
+
+
+def _category(word: str, arg: str, wanted: str) -> tuple[str, str]:
+    if not wanted:
+        return "", f"#{word} perlu nama kategori: gangguan, permasalahan atau permintaan"
+    category = _CATEGORIES.get(wanted)
+    if category is None:
+        return "", f"kategori tidak dikenal: \"{arg}\"; pilih gangguan, permasalahan atau permintaan"
+    return category.value, ""
+
+
+def _conflicts(command: Command, earlier: list[Command]) -> list[CommandError]:
+    for other in earlier:
+        same_slot = command.name == other.name and command.name in _SINGLE_VALUED
+        if same_slot or frozenset((command.name, other.name)) in _CONFLICTS:
+            reason = f"bertentangan dengan \"{other.text}\" di baris {other.line}"
+            return [CommandError(command.line, command.text, reason)]
+    return []

@@ -1,0 +1,148 @@
+"""Identity: a parsed Mail in, whether its From address is authenticated and which role it has.
+
+Pure. We trust only the ``Authentication-Results`` header (RFC 8601) that our receiving server
+(``authserv_id``, e.g. ``mx.google.com``) wrote, and of those only the topmost: servers prepend their
+header, so anything with our id below it came with the message and may be forged (RFC 8601 §5 asks the
+border MTA to remove such headers; its security considerations on forged headers and header position
+warn that not every MTA does). Headers with any other
+authserv-id are ignored (anyone can write them), and so are ARC-Authentication-Results.
+
+Authenticated means, in that topmost header: ``dmarc=pass`` for the From domain, or, when the
+receiver gave no DMARC verdict, ``dkim=pass`` with a signing domain (``header.d``, else the domain of
+``header.i``) aligned with the From domain in the relaxed sense: equal, or one a sub-domain of the
+other (we have no public-suffix list, so a bare top-level domain never aligns). ``dmarc=fail`` (or
+any other DMARC result) is final: the receiver knows the domain's policy, we do not.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+
+from mailticket.types import Mail
+
+STAFF, COORDINATOR, REPORTER = "staff", "coordinator", "reporter"
+
+
+def authenticated(mail: Mail, authserv_id: str) -> bool:
+    """True when our server's topmost Authentication-Results shows the From domain authenticated."""
+    domain = _domain(mail.sender.email if mail.sender else "")
+    header = _our_header(mail, authserv_id)
+    if not domain or header is None:
+        return False
+    results = _results(header)
+    dmarc = [props for method, props in results if method == "dmarc"]
+    if dmarc:
+        return any(p["result"] == "pass" and p.get("header.from", domain).lower() == domain for p in dmarc)
+    return any(
+        method == "dkim" and props["result"] == "pass" and _aligned(_signer(props), domain)
+        for method, props in results
+    )
+
+
+def role(
+    mail: Mail,
+    members: Collection[str],
+    coordinators: Collection[str],
+    require_authenticated: bool,
+    authserv_id: str,
+) -> str:
+    """"coordinator", "staff" or "reporter"; a staff address that fails authentication is a reporter."""
+    email = (mail.sender.email if mail.sender else "").strip().lower()
+    if not email:
+        return REPORTER
+    if email in {c.lower() for c in coordinators}:
+        found = COORDINATOR
+    elif email in {m.lower() for m in members}:
+        found = STAFF
+    else:
+        return REPORTER
+    if require_authenticated and not authenticated(mail, authserv_id):
+        return REPORTER
+    return found
+
+
+def _domain(address: str) -> str:
+    return address.rpartition("@")[2].strip().strip(".").lower() if "@" in address else ""
+
+
+def _our_header(mail: Mail, authserv_id: str) -> str | None:
+    """The topmost Authentication-Results whose authserv-id is ours, without that id."""
+    wanted = authserv_id.strip().lower()
+    for value in mail.header_all("authentication-results"):
+        head, _, rest = _strip_comments(value).partition(";")
+        tokens = head.split()
+        if wanted and tokens and tokens[0].lower() == wanted:
+            return rest
+    return None
+
+
+def _strip_comments(value: str) -> str:
+    """The value without RFC 5322 comments ``( ... )``, nested ones included; quoted strings kept."""
+    out: list[str] = []
+    depth, quoted, escaped = 0, False, False
+    for ch in value:
+        if escaped:
+            escaped = False
+            if depth == 0:
+                out.append(ch)
+            continue
+        if ch == "\\":
+            escaped = True
+        elif ch == '"' and depth == 0:
+            quoted = not quoted
+        elif ch == "(" and not quoted:
+            depth += 1
+            continue
+        elif ch == ")" and not quoted and depth:
+            depth -= 1
+            continue
+        if depth == 0:
+            out.append(ch)
+    return "".join(out)
+
+
+def _results(rest: str) -> list[tuple[str, dict[str, str]]]:
+    """[(method, {"result": ..., "header.d": ..., ...})] from the part after the authserv-id."""
+    found: list[tuple[str, dict[str, str]]] = []
+    for part in _split_unquoted(rest, ";"):
+        tokens = part.split()
+        if not tokens or "=" not in tokens[0]:
+            continue  # "none", or an empty part
+        method, _, result = tokens[0].partition("=")
+        props = {"result": result.lower()}
+        for token in tokens[1:]:
+            key, sep, value = token.partition("=")
+            if sep:
+                props.setdefault(key.lower(), value.strip('"'))
+        found.append((method.partition("/")[0].lower(), props))
+    return found
+
+
+def _split_unquoted(value: str, separator: str) -> list[str]:
+    parts, current, quoted = [], [], False
+    for ch in value:
+        if ch == '"':
+            quoted = not quoted
+        if ch == separator and not quoted:
+            parts.append("".join(current))
+            current = []
+        else:
+            current.append(ch)
+    parts.append("".join(current))
+    return parts
+
+
+def _signer(props: dict[str, str]) -> str:
+    """The DKIM signing domain: header.d, else the domain part of header.i (``@example.org``)."""
+    if props.get("header.d"):
+        return props["header.d"].strip(".").lower()
+    return _domain(props.get("header.i", ""))
+
+
+def _aligned(signer: str, domain: str) -> bool:
+    if not signer or not domain:
+        return False
+    shorter = min(signer, domain, key=len)
+    if shorter.count(".") < 1:
+        return False  # "com" or "id" alone never aligns
+    return signer == domain or signer.endswith("." + domain) or domain.endswith("." + signer)

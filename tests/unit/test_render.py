@@ -1,0 +1,335 @@
+"""render.py: every template renders under StrictUndefined, subjects carry the token, user text stays data."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta, timezone
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from jinja2 import UndefinedError
+
+from mailticket import render
+from mailticket.render import HistoryEntry, Renderer, TicketView
+from mailticket.types import Attachment, CommandError, Outgoing
+
+TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
+WIB = ZoneInfo("Asia/Jakarta")
+CREATED = datetime(2026, 11, 25, 14, 30, tzinfo=WIB)
+EVIL = "{{ 7*7 }} {% if true %}jinja-ran{% endif %} <script>alert('x')</script> & co"
+
+
+def ticket(**changes) -> TicketView:
+    values = dict(token="LPSE#12", number=12, subject="Tidak bisa login SPSE", category="gangguan",
+                  reporter="budi@example.co.id", status="open", created_at=CREATED,
+                  due_at=CREATED + timedelta(days=3), assignee=None, reporter_name="Budi Santoso")
+    values.update(changes)
+    return TicketView(**values)
+
+
+@pytest.fixture(scope="module")
+def renderer() -> Renderer:
+    return Renderer(TEMPLATES, tz=WIB)
+
+
+def all_kinds(r: Renderer, t: TicketView) -> dict[str, render.Rendered]:
+    now = CREATED + timedelta(days=2)
+    return {
+        "ack": r.ack(ticket=t, topics=("registration",)),
+        "notification": r.notification(ticket=t, body=t.subject, attachments=(
+            Attachment("layar.png", "image/png", 123456),), needs_review=True),
+        "relay": r.relay(ticket=t, body="Silakan coba lagi, Pak.", staff_name="Rina"),
+        "closing": r.closing(ticket=t, body="Akun sudah aktif.", staff_name="Rina"),
+        "error": r.error(ticket=t, errors=(CommandError(3, "#tutupp", "tag tidak dikenal"),)),
+        "escalation": r.escalation(ticket=t, text="Mohon keputusan.", by="Rina", history=(
+            HistoryEntry(CREATED, "budi@example.co.id", "created"),)),
+        "warning": r.warning(ticket=t, now=now),
+        "breach": r.breach(ticket=t, now=now + timedelta(days=2)),
+    }
+
+
+# --- every kind ------------------------------------------------------------------------------
+
+
+def test_every_template_compiles(renderer):
+    renderer.preload()
+    names = set(renderer.env.list_templates())
+    for kind in ("ack", "notification", "relay", "closing", "error", "escalation", "warning", "breach",
+                 "digest"):
+        assert f"{kind}.txt" in names
+    assert {"ack.html", "digest.html"} <= names
+
+
+@pytest.mark.parametrize("kind", ["ack", "notification", "relay", "closing", "error", "escalation",
+                                  "warning", "breach"])
+def test_each_kind_renders_with_token_first_then_subject(renderer, kind):
+    out = all_kinds(renderer, ticket())[kind]
+    assert out.kind == kind
+    assert "[LPSE#12] Tidak bisa login SPSE" in out.subject
+    assert out.subject.endswith("[LPSE#12] Tidak bisa login SPSE")
+    assert "[LPSE#12]" in out.text
+    assert "\n" not in out.subject and out.text.strip()
+
+
+def test_reporter_facing_subjects_are_exactly_token_and_subject(renderer):
+    kinds = all_kinds(renderer, ticket())
+    for kind in ("ack", "notification", "relay", "closing"):
+        assert kinds[kind].subject == "[LPSE#12] Tidak bisa login SPSE"
+    assert kinds["escalation"].subject == "Eskalasi: [LPSE#12] Tidak bisa login SPSE"
+
+
+def test_subject_token_not_duplicated_and_one_line(renderer):
+    t = ticket(subject="  [lpse # 12]  Tidak bisa\r\nlogin\tSPSE ")
+    assert renderer.ack(ticket=t).subject == "[LPSE#12] Tidak bisa login SPSE"
+    assert renderer.ack(ticket=ticket(subject="")).subject == "[LPSE#12] (tanpa subjek)"
+    other = ticket(subject="[LPSE#3] lama")  # another ticket's token is part of the subject
+    assert renderer.ack(ticket=other).subject == "[LPSE#12] [LPSE#3] lama"
+
+
+def test_strict_undefined_is_on(tmp_path):
+    (tmp_path / "relay.txt").write_text("{{ ticket.subject }} {{ not_given }}\n")
+    with pytest.raises(UndefinedError):
+        Renderer(tmp_path).relay(ticket=ticket(), body="x")
+
+
+def test_templates_are_loaded_once(monkeypatch):
+    r = Renderer(TEMPLATES)
+    loads: list[str] = []
+    original = r.env.loader.get_source
+
+    def counting(env, name):
+        loads.append(name)
+        return original(env, name)
+
+    monkeypatch.setattr(r.env.loader, "get_source", counting)
+    for _ in range(3):
+        r.ack(ticket=ticket())
+    assert loads.count("ack.txt") == 1 and loads.count("ack.html") == 1
+
+
+def test_from_settings_uses_name_zone_and_targets(tmp_path):
+    from mailticket import config
+
+    settings = config.build({"helpdesk": {"name": "Helpdesk Uji", "timezone": "Asia/Makassar"},
+                             "sla": {"gangguan": {"resolve": "2d"}}}, "<test>", tmp_path)
+    r = Renderer.from_settings(settings)
+    text = r.ack(ticket=ticket()).text
+    assert "Helpdesk Uji" in text and "± 2 hari" in text and "pukul 15.30 WITA" in text
+
+
+def test_rendered_becomes_outgoing(renderer):
+    out = renderer.ack(ticket=ticket()).outgoing(["budi@example.co.id"], in_reply_to="<a@b>")
+    assert isinstance(out, Outgoing)
+    assert (out.kind, out.to, out.in_reply_to) == ("ack", ("budi@example.co.id",), "<a@b>")
+    assert out.subject.startswith("[LPSE#12]") and out.html.startswith("<!DOCTYPE html>")
+
+
+# --- the acknowledgement ---------------------------------------------------------------------
+
+
+def test_ack_says_number_category_target_and_free_of_charge(renderer):
+    out = renderer.ack(ticket=ticket())
+    for part in (out.text, out.html):
+        assert "Yth. Bapak/Ibu Budi Santoso," in part
+        assert "[LPSE#12]" in part
+        assert "Gangguan layanan" in part
+        assert "3 hari" in part
+        assert "Sabtu, 28 November 2026 pukul 14.30 WIB" in part
+        assert "tidak dipungut biaya" in part
+        assert "Helpdesk LPSE Provinsi Lampung" in part
+    assert "jangan mengubah kode [LPSE#12] di subjek" in out.text
+    assert "balas email ini" in out.text
+
+
+@pytest.mark.parametrize("category, words, target", [
+    ("gangguan", "tidak berjalan", "± 3 hari"),
+    ("permasalahan", "batas waktu tender", "± 1 hari"),
+    ("permintaan", "akun, password, persyaratan", "± 1 jam"),
+])
+def test_ack_explains_each_category(renderer, category, words, target):
+    text = renderer.ack(ticket=ticket(category=category)).text
+    assert words in text and target in text
+
+
+def test_ack_targets_follow_the_config(tmp_path):
+    r = Renderer(TEMPLATES, targets={"gangguan": timedelta(days=2, hours=4)})
+    assert "± 2 hari 4 jam" in r.ack(ticket=ticket()).text
+
+
+def test_registration_requirements_only_with_the_topic(renderer):
+    items = ("Fotokopi KTP direktur/pemilik", "Fotokopi NPWP perusahaan", "Surat permohonan",
+             "Dokumen perusahaan")
+    with_topic = renderer.ack(ticket=ticket(), topics=("registration",))
+    without = renderer.ack(ticket=ticket(), topics=("password",))
+    for item in items:
+        assert item in with_topic.text and item in with_topic.html
+        assert item not in without.text and item not in without.html
+
+
+def test_greeting_without_a_name(renderer):
+    assert renderer.ack(ticket=ticket(reporter_name="")).text.startswith("Yth. Bapak/Ibu,\n")
+
+
+def test_due_shown_in_local_time_whatever_zone_it_comes_in(renderer):
+    due_utc = datetime(2026, 11, 25, 7, 30, tzinfo=UTC)
+    assert "Rabu, 25 November 2026 pukul 14.30 WIB" in renderer.ack(ticket=ticket(due_at=due_utc)).text
+
+
+# --- user text is data -----------------------------------------------------------------------
+
+
+def test_jinja_in_user_text_is_not_evaluated(renderer):
+    t = ticket(subject=EVIL, reporter_name=EVIL)
+    outs = [out for kind, out in all_kinds(renderer, t).items() if kind != "relay"]
+    outs.append(renderer.relay(ticket=t, body=EVIL, staff_name=EVIL))
+    outs.append(renderer.escalation(ticket=t, text=EVIL, history=(HistoryEntry(CREATED, EVIL, EVIL, EVIL),)))
+    for out in outs:
+        assert "{{ 7*7 }} {% if true %}jinja-ran{% endif %}" in out.subject, out.kind
+        assert "{{ 7*7 }} {% if true %}jinja-ran{% endif %}" in out.text, out.kind
+        assert "49" not in out.text + out.subject, out.kind
+
+
+def test_html_escapes_user_text_and_text_does_not(renderer):
+    t = ticket(subject=EVIL, reporter_name='Budi "<b>" & Co')
+    out = renderer.ack(ticket=t)
+    assert "<script>" not in out.html
+    assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; co" in out.html
+    assert "Budi &#34;&lt;b&gt;&#34; &amp; Co" in out.html
+    assert "<script>alert('x')</script> & co" in out.text
+    assert "&lt;" not in out.text and "&amp;" not in out.text
+
+
+def test_digest_html_escapes_subjects(renderer):
+    out = renderer.digest(day=date(2026, 11, 25), by_category={"gangguan": 1}, by_status={"open": 1},
+                          overdue=(ticket(subject="<img src=x onerror=alert(1)>"),))
+    assert "<img" not in out.html and "&lt;img src=x onerror=alert(1)&gt;" in out.html
+    assert "<img src=x onerror=alert(1)>" in out.text
+
+
+# --- staff-side mail -------------------------------------------------------------------------
+
+
+def test_notification_has_body_attachments_review_and_tags(renderer):
+    attachments = (Attachment("layar.png", "image/png", 2_500_000),)
+    out = renderer.notification(ticket=ticket(), body="Pak, saya ga bisa login.", attachments=attachments,
+                                needs_review=True)
+    assert "Pak, saya ga bisa login." in out.text
+    assert "layar.png (2,4 MB)" in out.text
+    assert "mohon ditinjau" in out.text
+    assert "#tutup / #selesai / #close" in out.text and "#catatan / #note" in out.text
+    quiet = renderer.notification(ticket=ticket(), body="x")
+    assert "Lampiran" not in quiet.text and "mohon ditinjau" not in quiet.text
+
+
+def test_error_names_each_line_and_why_and_lists_tags(renderer):
+    errors = (CommandError(3, "#tutupp", "tag tidak dikenal"),
+              CommandError(5, "#kategori rahasia", "kategori harus gangguan, permasalahan, atau permintaan"))
+    out = renderer.error(ticket=ticket(), errors=errors)
+    assert "Baris 3: #tutupp\n  -> tag tidak dikenal" in out.text
+    assert "Baris 5: #kategori rahasia\n  -> kategori harus" in out.text
+    for tag in render.COMMAND_TAGS:
+        assert " / ".join(tag.tags) in out.text
+    assert out.subject == "Perintah tidak dijalankan: [LPSE#12] Tidak bisa login SPSE"
+
+
+def test_error_prints_a_ready_help_text_as_it_is(renderer):
+    help_text = "Tag perintah ditulis di baris tersendiri:\n- #tutup (#close): tutup tiket"
+    out = renderer.error(ticket=ticket(), errors=(CommandError(1, "#x", "tidak dikenal"),), tags=help_text)
+    assert help_text + "\n" in out.text
+    assert "#tugaskan" not in out.text
+
+
+def test_ack_without_a_due_time(renderer):
+    out = renderer.ack(ticket=ticket(due_at=None))
+    assert "Target penyelesaian: ± 3 hari.\n" in out.text
+    assert "paling lambat" not in out.text and "paling lambat" not in out.html
+
+
+def test_escalation_has_summary_history_and_text(renderer):
+    history = (HistoryEntry(CREATED, "budi@example.co.id", "created"),
+               HistoryEntry(CREATED + timedelta(hours=1), "Rina", "note", "server sedang dicek"),
+               HistoryEntry(CREATED + timedelta(hours=2), "Rina", "sesuatu yang lain"))
+    out = renderer.escalation(ticket=ticket(assignee="Rina"), text="Perlu keputusan koordinator.",
+                              history=history, by="Rina")
+    assert "dieskalasi ke koordinator oleh Rina" in out.text
+    assert "Perlu keputusan koordinator." in out.text
+    assert "Rabu, 25 November 2026 pukul 14.30 WIB, budi@example.co.id: tiket dibuat" in out.text
+    assert "Rina: catatan internal: server sedang dicek" in out.text
+    assert "Rina: sesuatu yang lain" in out.text
+    assert "Petugas: Rina" in out.text and "Status: diproses" in out.text
+
+
+def test_warning_and_breach_say_how_long(renderer):
+    t = ticket()
+    assert "sisa waktu 4 jam 30 menit" in renderer.warning(ticket=t, now=t.due_at - timedelta(hours=4.5)).text
+    breach = renderer.breach(ticket=t, now=t.due_at + timedelta(days=1, minutes=5))
+    assert "terlambat 1 hari 5 menit" in breach.text
+    assert breach.subject.startswith("Lewat target: [LPSE#12]")
+    with pytest.raises(ValueError):
+        renderer.warning(ticket=ticket(due_at=None), now=CREATED)
+
+
+def test_closing_has_reply_text_and_how_to_reopen(renderer):
+    out = renderer.closing(ticket=ticket(), body="Akun sudah aktif kembali.", staff_name="Rina")
+    assert "Akun sudah aktif kembali." in out.text and "Tanggapan Rina" in out.text
+    assert "balas email ini dan laporan akan kami buka kembali" in out.text
+    assert "Tanggapan" not in renderer.closing(ticket=ticket()).text
+
+
+def test_relay_is_the_staff_text_and_signature(renderer):
+    body = "Selamat siang Pak Budi,\n\nSilakan coba lagi."
+    out = renderer.relay(ticket=ticket(), body=body, staff_name="Rina")
+    assert out.text.startswith("Selamat siang Pak Budi,\n\nSilakan coba lagi.\n")
+    assert "Rina\nHelpdesk LPSE Provinsi Lampung" in out.text
+
+
+def test_digest_counts(renderer):
+    out = renderer.digest(day=date(2026, 11, 25), by_category={"gangguan": 3, "permintaan": 5},
+                          by_status={"open": 4, "closed": 4}, review=(ticket(),))
+    assert out.subject == "Ringkasan harian Helpdesk LPSE Provinsi Lampung, Rabu, 25 November 2026"
+    for part in (out.text, out.html):
+        assert "Gangguan layanan" in part and "Permintaan layanan" in part and "diproses" in part
+    assert "- Gangguan layanan: 3" in out.text and "- selesai: 4" in out.text
+    assert "[LPSE#12] Tidak bisa login SPSE" in out.text
+    assert "Melewati target" not in out.text
+
+
+# --- Indonesian formatting -------------------------------------------------------------------
+
+
+def test_format_datetime_in_indonesian():
+    moment = datetime(2026, 11, 25, 7, 30, tzinfo=UTC)
+    assert render.format_datetime(moment, WIB) == "Rabu, 25 November 2026 pukul 14.30 WIB"
+    assert render.format_datetime(moment, ZoneInfo("Asia/Makassar")).endswith("pukul 15.30 WITA")
+    assert render.format_datetime(moment, ZoneInfo("Asia/Jayapura")).endswith("pukul 16.30 WIT")
+    assert render.format_datetime(moment, timezone(timedelta(hours=7))).endswith("14.30 UTC+7")
+    assert render.format_datetime(moment, timezone(timedelta(hours=5, minutes=30))).endswith("13.00 UTC+5.30")
+    with pytest.raises(ValueError):
+        render.format_datetime(datetime(2026, 11, 25, 7, 30), WIB)
+
+
+def test_day_and_month_names():
+    days = [render.format_date(date(2026, 11, 23) + timedelta(days=i)).split(",")[0] for i in range(7)]
+    assert days == ["Senin", "Selasa", "Rabu", "Kamis", "Jumat", "Sabtu", "Minggu"]
+    months = [render.format_date(date(2026, m, 1)).split(" ")[2] for m in range(1, 13)]
+    assert months == ["Januari", "Februari", "Maret", "April", "Mei", "Juni", "Juli", "Agustus",
+                      "September", "Oktober", "November", "Desember"]
+    assert render.format_date(date(2027, 1, 1)) == "Jumat, 1 Januari 2027"
+
+
+def test_midnight_and_leading_zeros():
+    moment = datetime(2026, 12, 31, 17, 5, tzinfo=UTC)  # 00.05 next day in WIB
+    assert render.format_datetime(moment, WIB) == "Jumat, 1 Januari 2027 pukul 00.05 WIB"
+
+
+@pytest.mark.parametrize("span, words", [
+    (timedelta(days=3), "3 hari"), (timedelta(hours=1), "1 jam"), (timedelta(minutes=45), "45 menit"),
+    (timedelta(days=1, hours=2, minutes=3), "1 hari 2 jam"), (timedelta(seconds=30), "kurang dari 1 menit"),
+    (-timedelta(hours=2), "2 jam"),
+])
+def test_format_duration(span, words):
+    assert render.format_duration(span) == words
+
+
+def test_format_size():
+    assert [render.format_size(n) for n in (850, 123456, 2_500_000)] == ["850 B", "120 KB", "2,4 MB"]
