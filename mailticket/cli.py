@@ -73,6 +73,10 @@ def setup_logging(args: argparse.Namespace) -> None:
     level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
     logging.basicConfig(level=level, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if not args.verbose:
+        logging.getLogger("alembic").setLevel(logging.WARNING)
+    # mail-parser logs everyday malformed mail at ERROR; our parse stage reports what matters.
+    logging.getLogger("mailparser").setLevel(logging.CRITICAL)
 
 
 def main(argv: list[str] | None = None) -> int:

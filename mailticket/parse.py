@@ -1,0 +1,414 @@
+"""Stage parse: raw bytes -> Mail.
+
+In: the bytes of one message as received. Out: a `Mail` with headers decoded (RFC 2047/2231,
+any charset, undeclared 8-bit bytes as UTF-8 else cp1252/latin-1), the text body (or the
+HTML-only body turned into text), the HTML as sent and attachment descriptions.
+Raises `Quarantine("parse", ...)` for input that is not a mail at all, and nothing else.
+Pure: no I/O, no clock.
+
+mail-parser builds the MIME tree (with its guard against hostile nesting) and reads the
+Date header; headers, addresses and bodies are decoded here, because mail-parser drops
+undeclared 8-bit characters, keeps unknown-charset encoded words undecoded, mixes the
+text of attached messages (bounces) into the body and names unnamed attachments randomly.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import codecs
+import email
+import html as htmllib
+import re
+import unicodedata
+from datetime import datetime
+from email.errors import MessageError
+from email.message import Message
+from html.parser import HTMLParser
+
+import mailparser
+from mailparser.dates import parse_mail_date
+from mailparser.exceptions import MailParserError
+from mailparser.utils import get_addresses
+
+from mailticket.errors import Quarantine
+from mailticket.types import Address, Attachment, Mail
+
+_ENCODED_WORD = re.compile(r"=\?([^?\s]+)\?([QqBb])\?([^?\s]*)\?=")
+_SPACE_ONLY = re.compile(r"[ \t\r\n]*")
+_FOLD = re.compile(r"\r?\n[ \t]+")  # folding whitespace becomes one space: values are for reading
+_MSG_ID = re.compile(r"<[^<>\s]+>")
+_BAD_FILENAME_CHARS = frozenset({"Cc", "Cf", "Cs", "Co", "Zl", "Zp"})
+# Text labelled latin-1 is really cp1252 far more often (browsers do the same); 8-bit text
+# labelled ASCII is mislabelled, so it is treated as undeclared.
+_CHARSET_ALIASES = {"iso8859-1": "cp1252", "ascii": None}  # keys are codecs.lookup() names
+_FALLBACK_EXT = {
+    "message/rfc822": ".eml",
+    "message/delivery-status": ".txt",
+    "text/plain": ".txt",
+    "text/html": ".html",
+    "text/calendar": ".ics",
+}
+_MAX_PARTS = 500  # a bound on hostile input; real mail has a handful
+_MAILPARSER_BUGS = (AttributeError, TypeError, ValueError, LookupError, ArithmeticError, MessageError)
+
+
+def parse(data: bytes) -> Mail:
+    """Parse one raw message; `Quarantine` if it is not a mail at all."""
+    if not data.strip():
+        raise Quarantine("parse", "empty message")
+    message = _tree(data)
+    headers = _headers(message)
+    _check_is_mail(headers)
+    first = {}
+    for name, value in headers:
+        first.setdefault(name, value)
+    texts, htmls, attachments = _bodies(message)
+    return Mail(
+        message_id=_message_id(first.get("message-id", "")),
+        subject=first.get("subject", ""),
+        sender=_sender(message),
+        to=_addresses(message, "to"),
+        cc=_addresses(message, "cc"),
+        reply_to=_addresses(message, "reply-to"),
+        date=_date(message),
+        in_reply_to=tuple(_MSG_ID.findall(first.get("in-reply-to", ""))),
+        references=tuple(_MSG_ID.findall(first.get("references", ""))),
+        headers=headers,
+        content_type=message.get_content_type().lower(),
+        text=_text(texts, htmls),
+        html="\n".join(htmls),
+        attachments=tuple(attachments),
+        return_path=_return_path(first.get("return-path")),
+    )
+
+
+def _tree(data: bytes) -> Message:
+    try:
+        return mailparser.parse_from_bytes(data).message
+    except MailParserError as exc:  # multipart nesting too deep: hostile, not mail
+        raise Quarantine("parse", f"mail-parser: {exc}") from exc
+    except _MAILPARSER_BUGS:
+        pass
+    # mail-parser failed in one of its extras (found by fuzzing: its epilogue recovery, its
+    # display-name decoding); the MIME tree is all we take from it, so build that alone.
+    try:
+        return email.message_from_bytes(data)
+    except RecursionError as exc:
+        raise Quarantine("parse", "MIME nesting too deep") from exc
+
+
+def _date(message: Message) -> datetime | None:
+    raw = next((v for k, v in message.raw_items() if k.strip().lower() == "date"), None)
+    return parse_mail_date(str(raw)).value if raw is not None else None  # aware UTC, None if invalid
+
+
+def _check_is_mail(headers: tuple[tuple[str, str], ...]) -> None:
+    if not headers:
+        raise Quarantine("parse", "no header block: not a mail")
+    names = {name for name, _ in headers}
+    if not names & {"from", "message-id", "subject"}:
+        raise Quarantine("parse", "no From, Message-ID or Subject header: not a mail")
+
+
+# --- headers -----------------------------------------------------------------------------
+
+
+def _headers(message: Message) -> tuple[tuple[str, str], ...]:
+    return tuple((name.strip().lower(), decode_header(value)) for name, value in message.raw_items())
+
+
+def decode_header(raw: str) -> str:
+    """Unfold and decode one raw header value (8-bit bytes and RFC 2047 encoded words)."""
+    value = _FOLD.sub(" ", _fix_8bit(str(raw))).strip()
+    if "=?" not in value:
+        return value
+    return _decode_words(value)
+
+
+def _fix_8bit(value: str) -> str:
+    # The stdlib parser carries undeclared 8-bit bytes as surrogate escapes.
+    if value.isascii():
+        return value
+    try:
+        data = value.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # surrogates that were not escaped bytes
+        return value.encode("utf-8", "replace").decode("utf-8")
+    return decode_bytes(data, None)
+
+
+def _decode_words(value: str) -> str:
+    # Adjacent words of one charset are joined before decoding: encoders split multibyte
+    # characters across words. Whitespace between two encoded words is not text (RFC 2047 6.2).
+    out: list[str] = []
+    pending, pending_charset, pos = b"", "", 0
+    for match in _ENCODED_WORD.finditer(value):
+        between = value[pos : match.start()]
+        charset = match.group(1).split("*", 1)[0].lower()  # RFC 2231 language suffix
+        if not (pending and _SPACE_ONLY.fullmatch(between)):
+            out.append(decode_bytes(pending, pending_charset))
+            out.append(between)
+            pending = b""
+        elif charset != pending_charset:
+            out.append(decode_bytes(pending, pending_charset))
+            pending = b""
+        pending += _word_bytes(match.group(2), match.group(3))
+        pending_charset, pos = charset, match.end()
+    out.append(decode_bytes(pending, pending_charset))
+    out.append(value[pos:])
+    return "".join(out)
+
+
+def _word_bytes(encoding: str, text: str) -> bytes:
+    if encoding in "Bb":
+        # Repair what senders break: stray characters, missing padding, a cut-off last group.
+        clean = re.sub(r"[^A-Za-z0-9+/]", "", text)
+        clean = clean[: len(clean) - 1] if len(clean) % 4 == 1 else clean
+        return base64.b64decode(clean + "=" * (-len(clean) % 4))
+    return binascii.a2b_qp(text.encode("ascii", "replace"), header=True)
+
+
+def decode_bytes(data: bytes, charset: str | None) -> str:
+    """Decode with the declared charset, else UTF-8, else cp1252, else latin-1 (never fails)."""
+    if not data:
+        return ""
+    for name in (_codec(charset), "utf-8", "cp1252"):
+        if name and (text := _try_decode(data, name)) is not None:
+            return text
+    return data.decode("latin-1")
+
+
+def _codec(charset: str | None) -> str | None:
+    if not charset:
+        return None
+    try:
+        name = codecs.lookup(charset).name
+    except (LookupError, ValueError):  # unknown, or not even a valid name
+        return None
+    return _CHARSET_ALIASES.get(name, name)
+
+
+def _try_decode(data: bytes, codec: str) -> str | None:
+    try:
+        text = data.decode(codec)  # LookupError for non-text codecs such as rot13 or base64
+        text.encode("utf-8")  # some codecs (utf-7, utf-16) can yield lone surrogates
+    except (LookupError, UnicodeError, ValueError):
+        return None
+    return text
+
+
+def _message_id(value: str) -> str:
+    found = _MSG_ID.search(value)
+    if found:
+        return found.group()
+    bare = value.strip()
+    return f"<{bare}>" if bare and " " not in bare else ""
+
+
+def _return_path(value: str | None) -> str | None:
+    if value is None:
+        return None
+    found = re.search(r"<([^<>]*)>", value)
+    return (found.group(1) if found else value).strip().lower()
+
+
+# --- addresses ---------------------------------------------------------------------------
+
+
+def _raw_values(message: Message, name: str) -> list[str]:
+    return [_FOLD.sub(" ", _fix_8bit(str(v))) for k, v in message.raw_items() if k.strip().lower() == name]
+
+
+def _parse_addresses(raw: str) -> list[Address]:
+    # Parse before decoding: a decoded display name may contain "," or "<".
+    found = []
+    for name, addr in get_addresses(raw):
+        if "@" in addr:
+            found.append(Address(decode_header(name), addr.strip().lower()))
+    return found
+
+
+def _addresses(message: Message, name: str) -> tuple[Address, ...]:
+    return tuple(a for raw in _raw_values(message, name) for a in _parse_addresses(raw))
+
+
+def _sender(message: Message) -> Address | None:
+    values = _raw_values(message, "from")
+    if not values:
+        return None
+    found = _parse_addresses(values[0])
+    if found:
+        return found[0]
+    return Address(decode_header(values[0]), "")  # a display name only, or garbage
+
+
+# --- bodies and attachments --------------------------------------------------------------
+
+
+def _bodies(message: Message) -> tuple[list[str], list[str], list[Attachment]]:
+    texts: list[str] = []
+    htmls: list[str] = []
+    attachments: list[Attachment] = []
+    stack = [message]  # iterative: mail-parser bounds nesting, our walk should not recurse
+    while stack and len(attachments) + len(texts) + len(htmls) < _MAX_PARTS:
+        part = stack.pop()
+        kind = _part_kind(part)
+        if kind == "container":
+            stack.extend(reversed(part.get_payload()))
+        elif kind == "text/plain":
+            texts.append(_part_text(part))
+        elif kind == "text/html":
+            htmls.append(_part_text(part))
+        else:
+            attachments.append(_attachment(part, len(attachments) + 1))
+    return texts, htmls, attachments
+
+
+def _part_kind(part: Message) -> str:
+    ctype = part.get_content_type().lower()
+    disposition = (part.get_content_disposition() or "").lower()
+    if ctype.startswith("multipart/") and part.is_multipart() and disposition != "attachment":
+        return "container"
+    if ctype.startswith("multipart/") and not part.is_multipart():
+        return "text/plain"  # boundary never found: the body is all we have
+    if ctype in ("text/plain", "text/html") and disposition != "attachment" and not part.get_filename():
+        return ctype
+    return "attachment"
+
+
+def _part_text(part: Message) -> str:
+    data = part.get_payload(decode=True)
+    if not isinstance(data, bytes):
+        return ""
+    return decode_bytes(data, part.get_content_charset())
+
+
+def _attachment(part: Message, number: int) -> Attachment:
+    ctype = part.get_content_type().lower()
+    name = safe_filename(part.get_filename() or "")
+    if not name:
+        name = f"attachment-{number}{_FALLBACK_EXT.get(ctype, '')}"
+    return Attachment(filename=name, content_type=ctype, size=_size(part))
+
+
+def _size(part: Message) -> int:
+    if not part.is_multipart():
+        data = part.get_payload(decode=True)
+        return len(data) if isinstance(data, bytes) else 0
+    # message/rfc822 and friends hold parsed messages: count their text as it arrived, without
+    # recursion (a hostile message nests them hundreds deep).
+    total, stack = 0, list(part.get_payload())
+    while stack:
+        sub = stack.pop()
+        total += sum(len(k) + len(str(v)) + 3 for k, v in sub.raw_items()) + 2
+        payload = sub.get_payload()
+        if isinstance(payload, list):
+            stack.extend(payload)
+        else:
+            total += len(payload)
+    return total
+
+
+def safe_filename(raw: str) -> str:
+    """A base name safe to show and to store: no directories, NUL or control characters."""
+    name = decode_header(raw) if "=?" in raw else _fix_8bit(raw)
+    name = unicodedata.normalize("NFC", name).replace("\\", "/").rsplit("/", 1)[-1]
+    name = "".join(c for c in name if unicodedata.category(c) not in _BAD_FILENAME_CHARS)
+    name = name.strip().strip(".").strip()  # leading dots hide files, trailing ones vanish on Windows
+    return _shorten(name, 200)
+
+
+def _shorten(name: str, limit: int) -> str:
+    if len(name) <= limit:
+        return name
+    stem, dot, ext = name.rpartition(".")
+    if dot and 0 < len(ext) <= 10:  # keep the extension, it says what the file is
+        return stem[: limit - len(ext) - 1] + dot + ext
+    return name[:limit]
+
+
+# --- text --------------------------------------------------------------------------------
+
+
+def _text(texts: list[str], htmls: list[str]) -> str:
+    plain = "\n\n".join(_tidy(t) for t in texts if t.strip())
+    if plain or not htmls:
+        return plain
+    return html_to_text("\n".join(htmls))
+
+
+def _tidy(text: str) -> str:
+    return text.replace("\r\n", "\n").replace("\r", "\n").strip("\n").rstrip()
+
+
+_BREAK_1 = frozenset(
+    {"br", "div", "li", "tr", "dt", "dd", "ul", "ol", "table", "section", "article", "header", "footer"}
+)
+_BREAK_2 = frozenset({"p", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "pre", "hr"})
+_SKIP = frozenset({"script", "style", "head", "title", "template", "noscript"})
+_NOT_TEXT = re.compile(r"<!--.*?-->|<(script|style|head)\b.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
+
+
+class _TextExtractor(HTMLParser):
+    """HTML to readable text: block elements become line breaks, scripts and styles vanish."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.out: list[str] = []
+        self.skip = 0
+        self.pre = 0
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:
+        self._tag(tag, +1)
+        if tag == "br":
+            self.out.append("\n")
+        elif tag == "li":
+            self._newlines(1)
+            self.out.append("- ")
+        elif tag in ("td", "th") and self.out and not self.out[-1].endswith(("\n", "\t")):
+            self.out.append("\t")
+
+    def handle_endtag(self, tag: str) -> None:
+        self._tag(tag, -1)
+
+    def _tag(self, tag: str, step: int) -> None:
+        if tag in _SKIP:
+            self.skip = max(0, self.skip + step)
+        elif tag == "pre":
+            self.pre = max(0, self.pre + step)
+        if tag in _BREAK_2:
+            self._newlines(2)
+        elif tag in _BREAK_1 and tag != "br":
+            self._newlines(1)
+
+    def _newlines(self, count: int) -> None:
+        if not self.out:
+            return
+        tail = "".join(self.out[-3:])
+        have = len(tail) - len(tail.rstrip("\n"))
+        if have < count:
+            self.out.append("\n" * (count - have))
+
+    def handle_data(self, data: str) -> None:
+        if self.skip:
+            return
+        if not self.pre:
+            data = re.sub(r"\s+", " ", data)
+            if not self.out or self.out[-1][-1:].isspace():
+                data = data.lstrip()
+        if data:
+            self.out.append(data)
+
+
+def html_to_text(html: str) -> str:
+    """Readable text of an HTML body (stdlib html.parser; never raises)."""
+    extractor = _TextExtractor()
+    try:
+        # html.parser costs a few microseconds per tag; Outlook and newsletter HTML carry
+        # kilobytes of styles and conditional comments that a regex drops far faster.
+        extractor.feed(_NOT_TEXT.sub(" ", html))
+        extractor.close()
+    except (AssertionError, ValueError):  # html.parser's few hard failures on broken markup
+        return _tidy(htmllib.unescape(re.sub(r"<[^>]*>", " ", html)))
+    lines = (line.rstrip(" \t") for line in "".join(extractor.out).split("\n"))
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
