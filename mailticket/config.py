@@ -49,6 +49,7 @@ class Helpdesk:
     timezone: str = "Asia/Jakarta"
     secret: str = ""  # keys our Message-IDs; generated once into the database when empty
     max_message_size: int = 25 * 1024 * 1024
+    reopen_window: timedelta = timedelta(days=7)  # a reporter's reply to a closed ticket reopens it
 
     @property
     def tz(self) -> ZoneInfo:
@@ -90,6 +91,15 @@ class Staff:
     coordinators: tuple[Person, ...] = ()
     require_authenticated: bool = True
     authserv_id: str = "mx.google.com"
+    disclose_address: bool = False  # relays name the staff member; their address stays hidden
+
+    def find(self, name_or_email: str) -> Person | None:
+        """A staff member or coordinator by name or address, case-insensitively."""
+        wanted = name_or_email.strip().lower()
+        for person in (*self.members, *self.coordinators):
+            if wanted in (person.email, person.name.lower()):
+                return person
+        return None
 
 
 @dataclass(frozen=True)
@@ -202,7 +212,7 @@ def _people(reader: _Reader, key: str) -> tuple[Person, ...]:
 
 def _helpdesk(data: dict, source: str) -> Helpdesk:
     r = _Reader(source, data, "helpdesk", {"name", "address", "token_prefix", "first_number",
-                                            "timezone", "secret", "max_message_size"})
+                                            "timezone", "secret", "max_message_size", "reopen_window"})
     helpdesk = Helpdesk(
         name=r.get("name", str, Helpdesk.name),
         address=r.get("address", str, Helpdesk.address).strip().lower(),
@@ -211,6 +221,7 @@ def _helpdesk(data: dict, source: str) -> Helpdesk:
         timezone=r.get("timezone", str, Helpdesk.timezone),
         secret=r.get("secret", str, ""),
         max_message_size=r.get("max_message_size", int, Helpdesk.max_message_size),
+        reopen_window=r.duration("reopen_window", "7d"),
     )
     if "@" not in helpdesk.address:
         raise ConfigError(r.where("address"), "must be an e-mail address")
@@ -256,12 +267,14 @@ def _smtp(data: dict, source: str, base: Path) -> Smtp:
 
 
 def _staff(data: dict, source: str) -> Staff:
-    r = _Reader(source, data, "staff", {"members", "coordinators", "require_authenticated", "authserv_id"})
+    r = _Reader(source, data, "staff", {"members", "coordinators", "require_authenticated", "authserv_id",
+                                         "disclose_address"})
     return Staff(
         members=_people(r, "members"),
         coordinators=_people(r, "coordinators"),
         require_authenticated=r.get("require_authenticated", bool, True),
         authserv_id=r.get("authserv_id", str, Staff.authserv_id),
+        disclose_address=r.get("disclose_address", bool, False),
     )
 
 

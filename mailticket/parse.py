@@ -78,9 +78,28 @@ def parse(data: bytes) -> Mail:
         content_type=message.get_content_type().lower(),
         text=_text(texts, htmls),
         html="\n".join(htmls),
+        text_from_html=bool(htmls) and not any(t.strip() for t in texts),
         attachments=tuple(attachments),
         return_path=_return_path(first.get("return-path")),
+        **_returned(message),
     )
+
+
+def _returned(message: Message) -> dict[str, str]:
+    """The Message-ID and Subject of the message a delivery report returns, if any."""
+    if message.get_content_type().lower() != "multipart/report" or not message.is_multipart():
+        return {}
+    for part in message.get_payload()[:_MAX_PARTS]:
+        ctype = part.get_content_type().lower()
+        if ctype == "message/rfc822" and part.is_multipart():
+            inner = part.get_payload(0)
+        elif ctype == "text/rfc822-headers":
+            inner = email.message_from_bytes(part.get_payload(decode=True) or b"")
+        else:
+            continue
+        return {"returned_message_id": _message_id(decode_header(inner.get("message-id", ""))),
+                "returned_subject": decode_header(inner.get("subject", ""))}
+    return {}
 
 
 def _tree(data: bytes) -> Message:

@@ -12,11 +12,11 @@ import tomllib
 import traceback
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from . import classify, filter, parse, quarantine, store, thread
+from . import classify, filter, identity, parse, quarantine, store, thread
 from .clock import Clock
 from .config import Settings
 from .db import models
@@ -25,6 +25,7 @@ from .errors import ConfigError, Quarantine
 from .outbox import Sender, queue
 from .render import Renderer, TicketView
 from .sla import due_at
+from .staff import StaffReply
 from .tickets import TicketWork
 from .types import Kind, Mail, Verdict
 
@@ -68,6 +69,8 @@ class Pipeline:
         helpdesk = settings.helpdesk
         self.sender = Sender(helpdesk.name, helpdesk.address, helpdesk.domain, key)
         self.own_addresses = frozenset({helpdesk.address})
+        self.staff_addresses = frozenset(p.email for p in settings.staff.members)
+        self.coordinator_addresses = frozenset(p.email for p in settings.staff.coordinators)
         self._stage = ""
 
     # -- batches ---------------------------------------------------------------------------
@@ -120,8 +123,12 @@ class Pipeline:
         if verdict.kind is not Kind.REPORT:
             return self._not_a_report(session, raw, mail, verdict, ticket, now)
         work = TicketWork(session, self, raw, mail, now)
+        role = identity.role(mail, self.staff_addresses, self.coordinator_addresses,
+                             self.settings.staff.require_authenticated, self.settings.staff.authserv_id)
         if ticket is None:
             return work.open_ticket(key)
+        if role != identity.REPORTER:
+            return StaffReply(work, ticket, role).apply()
         return work.follow_up(ticket, how)
 
     def _spam_reason(self, mail: Mail) -> str | None:
@@ -149,8 +156,8 @@ class Pipeline:
                           created_at=ticket.created_at, due_at=ticket.due_at, assignee=ticket.assignee,
                           reporter_name=ticket.reporter_name)
 
-    def due(self, category: str, start: datetime) -> datetime:
-        return due_at(start, self.settings.sla.targets[category])
+    def due(self, category: str, start: datetime, paused_seconds: int = 0) -> datetime:
+        return due_at(start, self.settings.sla.targets[category] + timedelta(seconds=paused_seconds))
 
     def queue(self, session: Session, out, ticket: models.Ticket | None, now: datetime) -> models.Outbox:
         self._stage = "outbox"

@@ -98,9 +98,10 @@ def _newest_first(mail: Mail) -> tuple[str, ...]:
 def thread_key(mail: Mail, prefix: str, secret: bytes) -> ThreadKey:
     """How `mail` may belong to an existing ticket."""
     references = _newest_first(mail)
+    if mail.returned_message_id and mail.returned_message_id not in references:
+        references += (mail.returned_message_id,)
     own_number = next((n for ref in references if (n := own_ticket(ref, secret)) is not None), None)
-    return ThreadKey(
-        number=find_token(mail.subject, prefix),
-        own_number=own_number,
-        references=references,
-    )
+    number = find_token(mail.subject, prefix)
+    if number is None and mail.returned_subject:
+        number = find_token(mail.returned_subject, prefix)
+    return ThreadKey(number=number, own_number=own_number, references=references)

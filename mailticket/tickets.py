@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session
 
-from . import classify, store, thread
+from . import classify, store, thread, workflow
 from .db import models
 from .filter import is_unanswerable
 from .types import Category, Mail, Status, ThreadKey
@@ -32,7 +32,7 @@ class TicketWork:
 
     # -- a new report ----------------------------------------------------------------------
 
-    def open_ticket(self, key: ThreadKey) -> Outcome:
+    def open_ticket(self, key: ThreadKey, follows: models.Ticket | None = None) -> Outcome:
         self.p.stage("classify")
         settings = self.p.settings
         verdict = classify.classify(self.mail.subject, self.mail.text, self.p.rules,
@@ -41,7 +41,9 @@ class TicketWork:
         self.p.stage("store")
         ticket = self._new_ticket(verdict.category.value, verdict.source)
         detail = ""
-        if key.number is not None:
+        if follows is not None:
+            detail = f"reply to {self.p.token(follows.number)}, closed too long ago to reopen"
+        elif key.number is not None:
             detail = f"token [{self.p.token(key.number)}] names no ticket; opened a new one"
         store.add_event(self.session, ticket, self.now, "created", self.who or "(unknown)", detail)
         why = ", ".join(verdict.matched) if verdict.matched else "no rule matched: default category"
@@ -50,6 +52,7 @@ class TicketWork:
         store.add_received(self.session, ticket, self.raw.id, self.mail, "report", self.mail.text, self.now)
         store.mark_raw(self.session, self.raw, self.mail, "ticket", "report", "new ticket", ticket)
         self._acknowledge(ticket, topics)
+        self._tell_staff(ticket, tuple(p.email for p in settings.staff.members))
         return self.outcome("new-ticket", ticket)
 
     def _new_ticket(self, category: str, source: str) -> models.Ticket:
@@ -79,6 +82,18 @@ class TicketWork:
         out = rendered.outgoing((to,), in_reply_to=self.mail.message_id, references=self._references())
         self.p.queue(self.session, out, ticket, self.now)
 
+    def _tell_staff(self, ticket: models.Ticket, recipients: tuple[str, ...]) -> None:
+        """Forward a report or follow-up to staff, Reply-To us so that their answer lands here."""
+        if not recipients:
+            return
+        self.p.stage("outbox")
+        rendered = self.p.renderer.notification(ticket=self.p.ticket_view(ticket), body=self.mail.text,
+                                                attachments=self.mail.attachments,
+                                                needs_review=ticket.needs_review)
+        out = rendered.outgoing(recipients, reply_to=self.p.settings.helpdesk.address,
+                                references=self._references())
+        self.p.queue(self.session, out, ticket, self.now)
+
     def reply_address(self) -> str:
         """Where an answer to this mail goes; "" when we must not answer it."""
         candidates = [a.email for a in self.mail.reply_to if a.email] + [self.who]
@@ -94,12 +109,31 @@ class TicketWork:
     # -- a message in an existing ticket's thread -----------------------------------------
 
     def follow_up(self, ticket: models.Ticket, how: str) -> Outcome:
+        """A reporter's (or anyone's) message in a ticket's thread: record, resume, reopen, forward."""
+        settings = self.p.settings
+        action = workflow.reporter_reply_action(ticket.status, ticket.closed_at, self.now,
+                                                settings.helpdesk.reopen_window)
+        if action == "new-ticket":
+            return self.open_ticket(ThreadKey(None, None, ()), follows=ticket)
         self.p.stage("store")
         store.add_received(self.session, ticket, self.raw.id, self.mail, "reply", self.mail.text, self.now)
         store.add_event(self.session, ticket, self.now, "reply", self.who or "(unknown)", f"matched by {how}")
-        if ticket.status == Status.WAITING.value:
-            ticket.status = Status.OPEN.value
-            store.add_event(self.session, ticket, self.now, "status", self.who, "waiting -> open")
-        ticket.last_in_message_id = self.mail.message_id or ticket.last_in_message_id
-        store.mark_raw(self.session, self.raw, self.mail, "ticket", "reply", f"reply matched by {how}", ticket)
+        if action != "none":
+            self._wake(ticket, action)
+        if self.who == ticket.reporter:
+            ticket.last_in_message_id = self.mail.message_id or ticket.last_in_message_id
+        store.mark_raw(self.session, self.raw, self.mail, "ticket", "reply", f"matched by {how}", ticket)
+        staff = (ticket.assignee,) if ticket.assignee else tuple(p.email for p in settings.staff.members)
+        self._tell_staff(ticket, staff)
         return self.outcome("reply", ticket)
+
+    def _wake(self, ticket: models.Ticket, action: str) -> None:
+        """The reporter answered: a waiting ticket resumes its clock, a closed one reopens."""
+        if ticket.waiting_since is not None:
+            ticket.due_at = workflow.resumed_due(ticket.due_at, ticket.waiting_since, self.now)
+            ticket.paused_seconds += int((self.now - ticket.waiting_since).total_seconds())
+            ticket.waiting_since = None
+        old, ticket.status = ticket.status, workflow.next_status(ticket.status, action)
+        ticket.closed_at = None
+        store.add_event(self.session, ticket, self.now, "reopened" if action == "reopen" else "status",
+                        self.who, f"{old} -> {ticket.status}")

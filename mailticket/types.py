@@ -73,6 +73,16 @@ class Mail:
     html: str  # the HTML body as sent, "" when none
     attachments: tuple[Attachment, ...] = ()
     return_path: str | None = None  # None: header absent; "": null sender "<>"
+    # A delivery report's returned message (multipart/report): its Message-ID and Subject,
+    # so that a bounce of our mail finds the ticket it belongs to.
+    returned_message_id: str = ""
+    returned_subject: str = ""
+    text_from_html: bool = False  # no text/plain part: `text` was made from `html`
+
+    @property
+    def plain(self) -> str:
+        """The text/plain body as sent, "" when the mail had only HTML."""
+        return "" if self.text_from_html else self.text
 
     def header(self, name: str) -> str | None:
         """The first value of a header, or None."""

@@ -5,7 +5,7 @@ All times are stored as UTC and come back timezone-aware. Nothing here is SQLite
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy import (
     BigInteger,
@@ -33,10 +33,10 @@ class UTCDateTime(TypeDecorator):
             return None
         if value.tzinfo is None:
             raise ValueError("naive datetime given to the database")
-        return value.astimezone(timezone.utc).replace(tzinfo=None)
+        return value.astimezone(UTC).replace(tzinfo=None)
 
     def process_result_value(self, value: datetime | None, dialect) -> datetime | None:
-        return None if value is None else value.replace(tzinfo=timezone.utc)
+        return None if value is None else value.replace(tzinfo=UTC)
 
 
 class Base(DeclarativeBase):
@@ -82,6 +82,8 @@ class Ticket(Base):
     due_at: Mapped[datetime | None]
     closed_at: Mapped[datetime | None]
     escalated: Mapped[bool] = mapped_column(Boolean, default=False)
+    waiting_since: Mapped[datetime | None]  # set while the SLA clock is paused (#tunggu)
+    paused_seconds: Mapped[int] = mapped_column(Integer, default=0)  # clock time not counted so far
     last_in_message_id: Mapped[str] = mapped_column(String(998), default="")
 
     messages: Mapped[list[Message]] = relationship(back_populates="ticket", order_by="Message.id")

@@ -203,3 +203,23 @@ def test_no_send_only_queues(helpdesk):
     assert ticket["messages"][1]["delivery"] == "queued"
     helpdesk.cli("run", "--once")
     assert len(helpdesk.sent("ack")) == 1
+
+
+def test_bounce_of_our_acknowledgement_is_recorded_on_its_ticket(helpdesk):
+    from email.message import EmailMessage
+
+    helpdesk.cli("ingest", str(helpdesk.write("1.eml", make_mail("Login gagal", LOGIN_FAULT,
+                                                                     sender="salah@tidak-ada.example"))))
+    ack = read(helpdesk.sent("ack")[0])
+    report = EmailMessage()
+    report["From"] = "Mail Delivery System <MAILER-DAEMON@mx.example.net>"
+    report["To"] = "provlampunglpse@gmail.com"
+    report["Subject"] = "Undelivered Mail Returned to Sender"
+    report["Message-ID"] = "<bounce1@mx.example.net>"
+    report.set_content("The mail system could not deliver your message.")
+    report.add_attachment(ack)
+    report.replace_header("Content-Type", 'multipart/report; report-type=delivery-status; boundary="b1"')
+    helpdesk.cli("ingest", str(helpdesk.write("2.eml", report.as_bytes())))
+    ticket = helpdesk.json("tickets", "show", "LPSE#1")
+    assert ticket["messages"][-1]["kind"] == "bounce"
+    assert ticket["status"] == "new" and len(helpdesk.sent()) == 1

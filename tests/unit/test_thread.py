@@ -255,3 +255,12 @@ def test_thread_key_own_number_without_token_in_subject():
     own = make_message_id(21, SECRET, DOMAIN, "u1")
     key = thread_key(blank_mail(subject="Re: judul diubah", in_reply_to=(own,)), "LPSE", SECRET)
     assert (key.number, key.own_number) == (None, 21)
+
+
+def test_a_delivery_report_finds_the_ticket_of_the_message_it_returns():
+    data = (MAIL_DIR / "exim_bounce.eml").read_bytes()
+    mail = parse(data)
+    assert mail.returned_subject.startswith("[LPSE#21]")
+    key = thread_key(mail, "LPSE", b"secret")
+    assert key.number == 21
+    assert mail.returned_message_id in key.references

@@ -5,10 +5,10 @@ Revises:
 Create Date: 2026-11-25
 """
 
-from alembic import op
 import sqlalchemy as sa
-import mailticket.db.models
+from alembic import op
 
+import mailticket.db.models
 
 revision = '0001'
 down_revision = None
