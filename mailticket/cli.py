@@ -63,6 +63,12 @@ def build_parser() -> argparse.ArgumentParser:
     qr.add_argument("--all", action="store_true")
     qr.set_defaults(func=cmd_quarantine_retry)
 
+    st = sub.add_parser("status", help="daemon health: last fetch and send, queues, quarantine")
+    st.add_argument("--json", action="store_true")
+    st.set_defaults(func=cmd_status)
+
+    sub.add_parser("check", help="validate the config; log in to IMAP and SMTP").set_defaults(func=cmd_check)
+
     db = sub.add_parser("db", help="database maintenance").add_subparsers(
         dest="action", required=True, metavar="ACTION")
     db.add_parser("upgrade", help="bring the schema up to date").set_defaults(func=cmd_db_upgrade)
@@ -140,17 +146,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     app = app_for(args)
     if args.once:
         totals = app.run_once()
-        log.info("run --once: received=%d new=%d %s", totals.received, totals.new, totals.outcomes)
+        log.info("run --once: new=%d %s", totals.new, totals.outcomes)
     else:
         app.run()
     return EXIT_OK
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    from .daemon import stderr_is_terminal
-
     app = app_for(args)
-    progress = _progress_printer() if stderr_is_terminal() else None
+    progress = _progress_printer() if sys.stderr.isatty() else None
     totals = app.ingest(args.paths, deliver=not args.no_send, progress=progress)
     if progress:
         sys.stderr.write("\n")
@@ -263,6 +267,32 @@ def cmd_quarantine_retry(args: argparse.Namespace) -> int:
     still = sum(1 for o in outcomes if o.state == "quarantined")
     print(f"retried {len(outcomes)}: {len(outcomes) - still} went through, {still} still quarantined")
     return EXIT_OK if not still else EXIT_FAILURE
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from .daemon import status
+
+    data = status(app_for(args))
+    emit(args, data, lambda: _status_text(data))
+    return EXIT_OK
+
+
+def _status_text(data: dict) -> str:
+    lines = [f"{d['host']} pid {d['pid']}: inbox {d['inbox']} ({d['inbox_state']}), last fetch "
+             f"{d['last_fetch'] or '-'}, last send {d['last_send'] or '-'}, updated {d['updated']}"
+             for d in data["daemons"]] or ["no daemon has reported yet"]
+    lines.append(f"outbox: {data['outbox_queued']} queued, {data['outbox_failed']} failed; "
+                 f"inbox: {data['pending']} pending, {data['quarantined']} quarantined; "
+                 f"{data['tickets_open']} open tickets")
+    return "\n".join(lines)
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from .check import check
+
+    ok, lines = check(settings_for(args))
+    print("\n".join(lines))
+    return EXIT_OK if ok else EXIT_FAILURE
 
 
 def cmd_db_upgrade(args: argparse.Namespace) -> int:

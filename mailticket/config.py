@@ -72,6 +72,7 @@ class Inbox:
     folder: str = "INBOX"
     idle: bool = True
     poll_interval: timedelta = timedelta(seconds=60)
+    stall_alert: timedelta = timedelta(minutes=15)  # no good fetch/IDLE for this long: tell coordinators
 
 
 @dataclass(frozen=True)
@@ -238,7 +239,7 @@ def _helpdesk(data: dict, source: str) -> Helpdesk:
 
 def _inbox(data: dict, source: str, base: Path) -> Inbox:
     r = _Reader(source, data, "inbox", {"kind", "host", "port", "security", "username", "password",
-                                         "folder", "idle", "poll_interval", "path"})
+                                         "folder", "idle", "poll_interval", "path", "stall_alert"})
     return Inbox(
         kind=r.choice("kind", "maildir" if "inbox" not in data else "imap", ("imap", "maildir")),
         path=r.path("path", "var/mail", base),
@@ -250,6 +251,7 @@ def _inbox(data: dict, source: str, base: Path) -> Inbox:
         folder=r.get("folder", str, "INBOX"),
         idle=r.get("idle", bool, True),
         poll_interval=r.duration("poll_interval", "60s"),
+        stall_alert=r.duration("stall_alert", "15m"),
     )
 
 

@@ -1,31 +1,37 @@
-"""The run loop: fetch -> keep raw (commit) -> mark done at the source -> pipeline -> send.
+"""The run loop: fetch (keep raw, commit, mark at the source) -> pipeline -> send -> scheduler.
 
-`App` wires one configuration to its database, pipeline and transport; `ingest` and
-`run_once` drain their sources until nothing is left; `run` repeats until SIGTERM/SIGINT.
+`App` wires one configuration to its database, inbox, pipeline and transport. `ingest` and
+`run_once` drain their sources until nothing is left; `run` repeats, waiting in IMAP IDLE (or
+polling) between cycles, until SIGTERM/SIGINT, which lets the message in hand finish.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import signal
-import sys
+import socket
 import threading
-from collections.abc import Iterable, Iterator
+import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import cached_property
 
-from . import store
+from sqlalchemy import func, select
+
+from . import fetch
 from .clock import Clock, SystemClock
 from .config import Settings
+from .db import models
 from .db.session import ensure_schema, make_engine, session_factory, transaction
-from .fetch import MaildirInbox, read_paths
 from .pipeline import Outcome, Pipeline
 from .send import DirectoryTransport, SendReport, Transport, send_queued
-from .types import RawMail
 
 log = logging.getLogger("mailticket.daemon")
-BATCH_MESSAGES = 200
-BATCH_BYTES = 16 * 1024 * 1024
+HEARTBEAT = 300.0  # seconds between heartbeat log lines
+ERROR_PAUSE = 5.0  # seconds to wait after a failed cycle before the next
 
 
 @dataclass
@@ -46,6 +52,7 @@ class App:
         self.engine = make_engine(settings.database_url)
         ensure_schema(self.engine)
         self.factory = session_factory(self.engine)
+        self.last_send: datetime | None = None
 
     @cached_property
     def pipeline(self) -> Pipeline:
@@ -59,10 +66,14 @@ class App:
 
         return SmtpTransport(self.settings.smtp)
 
-    def keep(self, raws: list[RawMail]) -> int:
-        """Store raw bytes and commit: nothing else happens to a message before this."""
-        with transaction(self.factory) as session:
-            return store.keep_raw(session, raws, self.clock.now())
+    @cached_property
+    def inbox(self):
+        """The configured inbox: fetch_new(stop), wait(timeout, stop), close(), state, last_ok."""
+        if self.settings.inbox.kind == "maildir":
+            return fetch.MaildirSource(self.settings.inbox, self.factory, self.clock)
+        from .imap import ImapInbox
+
+        return ImapInbox(self.settings.inbox, self.factory, self.clock)
 
     def process(self, totals: Totals, progress=None) -> None:
         outcomes = self.pipeline.process_pending()
@@ -71,53 +82,112 @@ class App:
             progress(len(outcomes))
 
     def send(self) -> SendReport:
-        return send_queued(self.factory, self.transport, self.clock)
+        report = send_queued(self.factory, self.transport, self.clock)
+        if report.sent or report.failed:
+            self.last_send = self.clock.now()
+        return report
 
-    # -- drains -------------------------------------------------------------------------------
+    # -- drains ---------------------------------------------------------------------------------
 
     def ingest(self, paths: Iterable[str], deliver: bool = True, progress=None) -> Totals:
         totals = Totals()
         self.process(totals, progress)  # whatever an earlier, interrupted run left pending
-        for batch in batches(read_paths(paths)):
+        for batch in fetch.batches(fetch.read_paths(paths)):
             totals.received += len(batch)
-            totals.new += self.keep(batch)
+            totals.new += fetch.keep(self.factory, batch, self.clock.now())
             self.process(totals, progress)
         if deliver:
             self.send()
         return totals
 
-    def run_once(self) -> Totals:
+    def run_once(self, stop: threading.Event | None = None) -> Totals:
+        """One cycle: what is pending, what is new in the inbox, then send."""
         totals = Totals()
         self.process(totals)
-        if self.settings.inbox.kind == "maildir":
-            self._drain_maildir(totals)
-        else:
-            from .imap import drain_imap
-
-            drain_imap(self, totals)
+        totals.new += self.inbox.fetch_new(stop)
+        self.process(totals)
         self.send()
         return totals
 
-    def _drain_maildir(self, totals: Totals) -> None:
-        inbox = MaildirInbox(self.settings.inbox.path)
-        for batch in batches(inbox.read_all()):
-            totals.received += len(batch)
-            totals.new += self.keep(batch)
-            inbox.mark_done(raw.ref for raw in batch)
-            self.process(totals)
-
     def run(self, stop: threading.Event | None = None) -> None:
-        """Poll the inbox until stopped; a signal lets the message in hand finish."""
-        stop = stop or install_stop_signals()
-        interval = self.settings.inbox.poll_interval.total_seconds()
-        log.info("daemon started: inbox=%s database=%s", self.settings.inbox.kind,
-                 self.engine.url.render_as_string(hide_password=True))
-        while not stop.is_set():
-            totals = self.run_once()
-            if totals.received:
-                log.info("cycle: received=%d new=%d %s", totals.received, totals.new, totals.outcomes)
-            stop.wait(interval)
-        log.info("daemon stopped")
+        Daemon(self, stop or install_stop_signals()).loop()
+
+
+class Daemon:
+    """The long-running loop around App.run_once, with heartbeat, status and error pauses."""
+
+    def __init__(self, app: App, stop: threading.Event):
+        self.app, self.stop = app, stop
+        self.started = app.clock.now()
+        self.next_heartbeat = 0.0
+
+    def loop(self) -> None:
+        settings = self.app.settings
+        log.info("daemon started: inbox=%s database=%s", self.app.inbox.source,
+                 self.app.engine.url.render_as_string(hide_password=True))
+        try:
+            while not self.stop.is_set():
+                pause = settings.inbox.poll_interval.total_seconds()
+                if not self.cycle():
+                    pause = ERROR_PAUSE
+                self.report()
+                if not self.stop.is_set():
+                    self.app.inbox.wait(pause, self.stop)
+        finally:
+            self.app.inbox.close()
+            log.info("daemon stopped")
+
+    def cycle(self) -> bool:
+        """One run_once; an error is logged and the loop goes on (True when it went well)."""
+        try:
+            totals = self.app.run_once(self.stop)
+        except Exception:  # noqa: BLE001 - the daemon must outlive any one failed cycle
+            log.exception("cycle failed; trying again in %.0fs", ERROR_PAUSE)
+            return False
+        if totals.outcomes:
+            log.info("cycle: new=%d %s", totals.new, totals.outcomes)
+        return True
+
+    def report(self) -> None:
+        """Write the status row other processes read (`mailticket status`); log a heartbeat."""
+        data = status_row(self.app, self.started)
+        try:
+            with transaction(self.app.factory) as session:
+                session.merge(models.Meta(key=f"status:{socket.gethostname()}", value=json.dumps(data)))
+        except Exception:  # noqa: BLE001 - status is best effort; the next cycle tries again
+            log.warning("could not write the status row", exc_info=True)
+        if time.monotonic() >= self.next_heartbeat:
+            self.next_heartbeat = time.monotonic() + HEARTBEAT
+            log.info("heartbeat: inbox=%s last_fetch=%s last_send=%s", data["inbox_state"],
+                     data["last_fetch"] or "-", data["last_send"] or "-")
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat(timespec="seconds") if value else None
+
+
+def status_row(app: App, started: datetime) -> dict:
+    inbox = app.inbox
+    return {"host": socket.gethostname(), "pid": os.getpid(), "started": _iso(started),
+            "updated": _iso(app.clock.now()), "inbox": inbox.source, "inbox_state": inbox.state,
+            "last_fetch": _iso(inbox.last_ok), "last_send": _iso(app.last_send)}
+
+
+def status(app: App) -> dict:
+    """What `mailticket status` prints: the daemons' status rows and the queues."""
+    with transaction(app.factory) as session:
+        def count(model, *where) -> int:
+            return session.scalar(select(func.count()).select_from(model).where(*where)) or 0
+
+        rows = session.scalars(select(models.Meta).where(models.Meta.key.like("status:%"))).all()
+        return {
+            "daemons": [json.loads(row.value) for row in rows],
+            "outbox_queued": count(models.Outbox, models.Outbox.status == "queued"),
+            "outbox_failed": count(models.Outbox, models.Outbox.status == "failed"),
+            "pending": count(models.RawMail, models.RawMail.state == "pending"),
+            "quarantined": count(models.RawMail, models.RawMail.state == "quarantined"),
+            "tickets_open": count(models.Ticket, models.Ticket.status != "closed"),
+        }
 
 
 def install_stop_signals() -> threading.Event:
@@ -130,21 +200,3 @@ def install_stop_signals() -> threading.Event:
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     return stop
-
-
-def batches(raws: Iterable[RawMail]) -> Iterator[list[RawMail]]:
-    """Group messages so that one commit serves many, bounded in count and bytes."""
-    batch: list[RawMail] = []
-    size = 0
-    for raw in raws:
-        batch.append(raw)
-        size += len(raw.data)
-        if len(batch) >= BATCH_MESSAGES or size >= BATCH_BYTES:
-            yield batch
-            batch, size = [], 0
-    if batch:
-        yield batch
-
-
-def stderr_is_terminal() -> bool:
-    return sys.stderr.isatty()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, tzinfo
 
 from sqlalchemy.orm import Session
 
@@ -26,6 +26,7 @@ class Sender:
     address: str
     domain: str
     secret: bytes
+    tz: tzinfo  # our Date headers are in the helpdesk's local time
 
 
 def queue(session: Session, sender: Sender, out: Outgoing, ticket: models.Ticket | None,
@@ -33,7 +34,8 @@ def queue(session: Session, sender: Sender, out: Outgoing, ticket: models.Ticket
     """Queue one mail; when it belongs to a ticket, record it there as an outgoing message."""
     message_id = make_message_id(ticket.number if ticket else None, sender.secret, sender.domain,
                                  uuid.uuid4().hex[:16])
-    data = compose(out, from_name=sender.name, from_addr=sender.address, message_id=message_id, date=now)
+    data = compose(out, from_name=sender.name, from_addr=sender.address, message_id=message_id,
+                   date=now.astimezone(sender.tz))
     recipients = "\n".join(dict.fromkeys((*out.to, *out.cc)))
     row = models.Outbox(ticket=ticket, kind=out.kind, message_id=message_id, sender=sender.address,
                         recipients=recipients, data=data, status="queued", attempts=0,

@@ -67,7 +67,7 @@ class Pipeline:
         with transaction(factory) as session:
             key = store.secret(session, settings.helpdesk.secret)
         helpdesk = settings.helpdesk
-        self.sender = Sender(helpdesk.name, helpdesk.address, helpdesk.domain, key)
+        self.sender = Sender(helpdesk.name, helpdesk.address, helpdesk.domain, key, helpdesk.tz)
         self.own_addresses = frozenset({helpdesk.address})
         self.staff_addresses = frozenset(p.email for p in settings.staff.members)
         self.coordinator_addresses = frozenset(p.email for p in settings.staff.coordinators)
