@@ -27,6 +27,7 @@ demo: install
 	@$(PY) -m mailticket.showmail "$$(ls -d $(DEMO)/var/outbox/*-ack.eml | head -1)"
 
 test: install
+	tests/servers/install.sh
 	$(PY) -m pytest -q
 
 lint: install

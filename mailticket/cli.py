@@ -145,6 +145,7 @@ def parse_token(token: str, prefix: str) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     app = app_for(args)
     if args.once:
+        app.once = True
         totals = app.run_once()
         log.info("run --once: new=%d %s", totals.new, totals.outcomes)
     else:

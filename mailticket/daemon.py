@@ -26,6 +26,7 @@ from .clock import Clock, SystemClock
 from .config import Settings
 from .db import models
 from .db.session import ensure_schema, make_engine, session_factory, transaction
+from .errors import SourceUnavailable
 from .pipeline import Outcome, Pipeline
 from .send import DirectoryTransport, SendReport, Transport, send_queued
 
@@ -53,6 +54,7 @@ class App:
         ensure_schema(self.engine)
         self.factory = session_factory(self.engine)
         self.last_send: datetime | None = None
+        self.once = False  # run --once: give up on an unreachable inbox sooner
 
     @cached_property
     def pipeline(self) -> Pipeline:
@@ -73,7 +75,7 @@ class App:
             return fetch.MaildirSource(self.settings.inbox, self.factory, self.clock)
         from .imap import ImapInbox
 
-        return ImapInbox(self.settings.inbox, self.factory, self.clock)
+        return ImapInbox(self.settings.inbox, self.factory, self.clock, retry_for=30.0 if self.once else 300.0)
 
     def process(self, totals: Totals, progress=None) -> None:
         outcomes = self.pipeline.process_pending()
@@ -141,6 +143,9 @@ class Daemon:
         """One run_once; an error is logged and the loop goes on (True when it went well)."""
         try:
             totals = self.app.run_once(self.stop)
+        except SourceUnavailable as exc:
+            log.error("inbox unavailable: %s; trying again in %.0fs", exc, ERROR_PAUSE)
+            return False
         except Exception:  # noqa: BLE001 - the daemon must outlive any one failed cycle
             log.exception("cycle failed; trying again in %.0fs", ERROR_PAUSE)
             return False

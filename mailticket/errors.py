@@ -17,3 +17,7 @@ class Quarantine(Exception):
         super().__init__(f"{stage}: {reason}")
         self.stage = stage
         self.reason = reason
+
+
+class SourceUnavailable(Exception):
+    """The inbox cannot be reached now (after retrying); the daemon tries again later."""

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template, select_autoescape
 
+from .digest import DigestContext
 from .types import Attachment, CommandError, Outgoing
 
 if TYPE_CHECKING:
@@ -186,15 +187,14 @@ class Renderer:
         """To staff and coordinators: the resolution target has passed."""
         return self._render("breach", ticket, overdue=now - _due(ticket))
 
-    def digest(self, *, day: date, by_category: Mapping[str, int], by_status: Mapping[str, int],
-               overdue: Sequence[TicketView] = (), review: Sequence[TicketView] = ()) -> Rendered:
-        """To the coordinators: counts by category and status, overdue tickets, tickets to review."""
-        categories = tuple((self.category(name), count) for name, count in by_category.items())
-        context = {"helpdesk": self.helpdesk, "day": day, "categories": categories,
-                   "statuses": tuple(by_status.items()), "overdue": tuple(overdue), "review": tuple(review)}
-        subject = clean_subject(f"Ringkasan harian {self.helpdesk['name']}, {format_date(day)}")
-        return Rendered("digest", subject, self._template("digest.txt").render(context),
-                        self._template("digest.html").render(context))
+    def digest(self, *, context: DigestContext) -> Rendered:
+        """To the coordinators: the daily digest built by digest.build_digest."""
+        values = {"helpdesk": self.helpdesk, "d": context, "day": context.day,
+                  "categories": tuple((self.category(name), count) for name, count in context.by_category),
+                  "stats": tuple((self.category(row.category), row) for row in context.stats)}
+        subject = clean_subject(f"Ringkasan harian {self.helpdesk['name']}, {format_date(context.day)}")
+        return Rendered("digest", subject, self._template("digest.txt").render(values),
+                        self._template("digest.html").render(values))
 
     # --- helpers ---------------------------------------------------------------------------------
 
