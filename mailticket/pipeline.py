@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from . import classify, filter, identity, parse, quarantine, store, thread
@@ -31,7 +32,9 @@ from .types import Kind, Mail, Verdict
 
 log = logging.getLogger("mailticket.pipeline")
 
-STAGES = ("parse", "filter", "thread", "classify", "commands", "store", "outbox")
+# Failures of the machine rather than of the message (database locked or gone, disk full):
+# never quarantine for these, retry the batch later.
+TRANSIENT = (OperationalError, InterfaceError, DisconnectionError, OSError)
 BATCH = 200  # messages per transaction: one fsync'd commit serves them all
 
 
@@ -98,6 +101,8 @@ class Pipeline:
         try:
             with session.begin_nested():
                 outcome = self.process_one(session, raw)
+        except TRANSIENT:
+            raise  # the database or disk, not the message: the whole batch stays pending for later
         except Exception as exc:  # noqa: BLE001 - the one place that turns any error into quarantine
             stage = exc.stage if isinstance(exc, Quarantine) else self._stage
             reason = exc.reason if isinstance(exc, Quarantine) else f"{type(exc).__name__}: {exc}"
