@@ -307,7 +307,7 @@ def effective_due(ticket: SlaTicket, cal: Calendar) -> datetime:
 
 
 def check(ticket: SlaTicket, now: datetime, cal: Calendar, warn_at: float) -> str | None:
-    """"breach" (now >= due), "warning" (counted time >= warn_at of the target) or None.
+    """What to send now: "breach" (now >= due), "warning" (counted >= warn_at of the target), or None.
 
     Closed and waiting tickets are skipped; an alert already sent for this due time is not repeated.
     Record `effective_due(ticket, cal)` in warned_for_due / breached_for_due after sending.

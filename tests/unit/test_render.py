@@ -10,6 +10,7 @@ import pytest
 from jinja2 import UndefinedError
 
 from mailticket import render
+from mailticket.digest import DigestContext, DigestTicket, build_digest
 from mailticket.render import HistoryEntry, Renderer, TicketView
 from mailticket.types import Attachment, CommandError, Outgoing
 
@@ -200,10 +201,11 @@ def test_html_escapes_user_text_and_text_does_not(renderer):
 
 
 def test_digest_html_escapes_subjects(renderer):
-    out = renderer.digest(day=date(2026, 11, 25), by_category={"gangguan": 1}, by_status={"open": 1},
-                          overdue=(ticket(subject="<img src=x onerror=alert(1)>"),))
+    evil = "<img src=x onerror=alert(1)>"
+    out = renderer.digest(context=digest_context([digest_ticket(subject=evil, due_at=CREATED)]))
     assert "<img" not in out.html and "&lt;img src=x onerror=alert(1)&gt;" in out.html
     assert "<img src=x onerror=alert(1)>" in out.text
+    assert "{{ 7*7 }}" in renderer.digest(context=digest_context([digest_ticket(subject=EVIL)])).text
 
 
 # --- staff-side mail -------------------------------------------------------------------------
@@ -283,15 +285,79 @@ def test_relay_is_the_staff_text_and_signature(renderer):
     assert "Rina\nHelpdesk LPSE Provinsi Lampung" in out.text
 
 
+DIGEST_NOW = datetime(2026, 11, 25, 7, 30, tzinfo=WIB)
+
+
+def digest_ticket(**changes) -> DigestTicket:
+    values = dict(number=12, token="LPSE#12", subject="Tidak bisa login SPSE", category="gangguan",
+                  status="open", created_at=DIGEST_NOW - timedelta(days=2), due_at=None)
+    values.update(changes)
+    return DigestTicket(**values)
+
+
+def digest_context(tickets=(), failed=0, quarantined=0) -> DigestContext:
+    return build_digest(tickets, failed, quarantined, DIGEST_NOW, WIB, render.DEFAULT_TARGETS)
+
+
+def closed_ticket(number: int, category: str, on_time: bool) -> DigestTicket:
+    created = DIGEST_NOW - timedelta(days=5)
+    closed_at = created + timedelta(minutes=30)
+    return digest_ticket(number=number, token=f"LPSE#{number}", category=category, status="closed",
+                         created_at=created, closed_at=closed_at,
+                         due_at=closed_at + timedelta(minutes=1 if on_time else -1))
+
+
 def test_digest_counts(renderer):
-    out = renderer.digest(day=date(2026, 11, 25), by_category={"gangguan": 3, "permintaan": 5},
-                          by_status={"open": 4, "closed": 4}, review=(ticket(),))
+    tickets = [digest_ticket(), digest_ticket(number=13, token="LPSE#13", category="permintaan",
+                                              status="waiting", needs_review=True),
+               closed_ticket(14, "permintaan", True)]
+    out = renderer.digest(context=digest_context(tickets))
+    assert out.kind == "digest"
     assert out.subject == "Ringkasan harian Helpdesk LPSE Provinsi Lampung, Rabu, 25 November 2026"
     for part in (out.text, out.html):
-        assert "Gangguan layanan" in part and "Permintaan layanan" in part and "diproses" in part
-    assert "- Gangguan layanan: 3" in out.text and "- selesai: 4" in out.text
-    assert "[LPSE#12] Tidak bisa login SPSE" in out.text
+        assert "Gangguan layanan" in part and "Permintaan layanan" in part and "menunggu pelapor" in part
+        assert "Rabu, 25 November 2026 pukul 07.30 WIB" in part
+    assert "Tiket terbuka: 2\n- Gangguan layanan: 1\n- Permasalahan: 0\n- Permintaan layanan: 1\n" in out.text
+    assert "- diproses: 1" in out.text and "- menunggu pelapor: 1" in out.text
+    assert "Kategori perlu ditinjau:\n- [LPSE#13] Tidak bisa login SPSE" in out.text
+    assert "Tidak ada tiket yang melewati target atau jatuh tempo hari ini." in out.text
     assert "Melewati target" not in out.text
+
+
+def test_digest_lists_overdue_due_today_and_oldest(renderer):
+    tickets = [digest_ticket(due_at=DIGEST_NOW - timedelta(hours=3), assignee="rina"),
+               digest_ticket(number=15, token="LPSE#15", subject="Jadwal tender", category="permasalahan",
+                             created_at=DIGEST_NOW - timedelta(days=9),
+                             due_at=DIGEST_NOW + timedelta(hours=5))]
+    out = renderer.digest(context=digest_context(tickets, failed=2, quarantined=1))
+    assert ("Melewati target (1):\n- [LPSE#12] Tidak bisa login SPSE\n"
+            "  terlambat 3 jam, diproses, rina") in out.text
+    assert ("Jatuh tempo hari ini (1):\n- [LPSE#15] Jadwal tender\n"
+            "  target Rabu, 25 November 2026 pukul 12.30 WIB (sisa 5 jam)") in out.text
+    assert "Tiket terbuka paling lama:\n- [LPSE#15] Jadwal tender\n  9 hari, diproses" in out.text
+    assert "Email gagal terkirim: 2" in out.text
+    assert "Email dikarantina: 1 (lihat: mailticket quarantine list)" in out.text
+    assert "terlambat 3 jam" in out.html and "sisa 5 jam" in out.html and "9 hari" in out.html
+
+
+def test_digest_compliance_in_text_and_as_a_bar_chart(renderer):
+    tickets = [closed_ticket(1, "gangguan", True), closed_ticket(2, "gangguan", True),
+               closed_ticket(3, "gangguan", False), closed_ticket(4, "permintaan", True)]
+    out = renderer.digest(context=digest_context(tickets))
+    assert "Gangguan layanan (target ± 3 hari)\n  Tanggapan pertama (median): -\n" in out.text
+    assert "  Penyelesaian (median): 30 menit\n  Tepat waktu: 67% (2 dari 3 tiket)" in out.text
+    assert "Tepat waktu: - (belum ada tiket selesai)" in out.text  # permasalahan
+    assert 'width="67%"' in out.html and "width:67%" in out.html and "#c53030" in out.html  # red below 75
+    assert 'width="100%" style="width:100%;height:14px' in out.html and "#2f855a" in out.html
+    assert "belum ada tiket selesai" in out.html
+    assert "<img" not in out.html
+
+
+def test_digest_text_fits_a_phone(renderer):
+    tickets = [closed_ticket(1, "gangguan", True), digest_ticket(due_at=DIGEST_NOW - timedelta(hours=1))]
+    text = renderer.digest(context=digest_context(tickets, quarantined=1)).text
+    assert max(len(line) for line in text.splitlines()) <= 72
+    assert "\n\n\n" not in text
 
 
 # --- Indonesian formatting -------------------------------------------------------------------
