@@ -39,6 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
     tl = tickets.add_parser("list", help="list tickets")
     tl.add_argument("--status", choices=["new", "open", "waiting", "escalated", "closed"])
     tl.add_argument("--category", choices=["gangguan", "permasalahan", "permintaan"])
+    tl.add_argument("--overdue", action="store_true", help="only tickets past their due time")
+    tl.add_argument("--due-within", metavar="DURATION", help='only open tickets due within e.g. "2h"')
     tl.add_argument("--json", action="store_true")
     tl.set_defaults(func=cmd_tickets_list)
     ts = tickets.add_parser("show", help="one ticket with its messages and events")
@@ -62,6 +64,12 @@ def build_parser() -> argparse.ArgumentParser:
     qr.add_argument("ids", nargs="*", type=int, metavar="ID")
     qr.add_argument("--all", action="store_true")
     qr.set_defaults(func=cmd_quarantine_retry)
+
+    dg = sub.add_parser("digest", help="the coordinators' daily digest")
+    what = dg.add_mutually_exclusive_group(required=True)
+    what.add_argument("--preview", action="store_true", help="print it")
+    what.add_argument("--send", action="store_true", help="queue it to the coordinators and send it")
+    dg.set_defaults(func=cmd_digest)
 
     st = sub.add_parser("status", help="daemon health: last fetch and send, queues, quarantine")
     st.add_argument("--json", action="store_true")
@@ -176,20 +184,27 @@ def _progress_printer() -> Callable[[int], None]:
 
 
 def cmd_tickets_list(args: argparse.Namespace) -> int:
+    from .config import parse_duration
     from .db.session import transaction
-    from .views import list_tickets, local_iso, table, ticket_json
+    from .views import list_tickets, local_iso, remaining, table, ticket_json
 
+    try:
+        within = parse_duration(args.due_within) if args.due_within else None
+    except ValueError as exc:
+        raise UsageError(f"--due-within: {exc}") from None
     app = app_for(args)
-    tz, prefix = app.settings.helpdesk.tz, app.settings.helpdesk.token_prefix
+    tz, prefix, now = app.settings.helpdesk.tz, app.settings.helpdesk.token_prefix, app.clock.now()
     with transaction(app.factory) as session:
-        tickets = list_tickets(session, args.status, args.category)
+        tickets = list_tickets(session, args.status, args.category, now=now, overdue=args.overdue,
+                               due_within=within)
         data = [ticket_json(t, prefix, tz, full=False) for t in tickets]
 
     def render() -> str:
         rows = [[f"{prefix}#{t.number}", t.status, t.category + ("?" if t.needs_review else ""),
                  t.reporter, (local_iso(t.created_at, tz) or "")[:16].replace("T", " "),
-                 (local_iso(t.due_at, tz) or "")[:16].replace("T", " "), t.subject] for t in tickets]
-        return table(rows, ["TOKEN", "STATUS", "CATEGORY", "REPORTER", "CREATED", "DUE", "SUBJECT"])
+                 (local_iso(t.due_at, tz) or "")[:16].replace("T", " "), remaining(t, now), t.subject]
+                for t in tickets]
+        return table(rows, ["TOKEN", "STATUS", "CATEGORY", "REPORTER", "CREATED", "DUE", "LEFT", "SUBJECT"])
 
     emit(args, data, render)
     return EXIT_OK
@@ -268,6 +283,21 @@ def cmd_quarantine_retry(args: argparse.Namespace) -> int:
     still = sum(1 for o in outcomes if o.state == "quarantined")
     print(f"retried {len(outcomes)}: {len(outcomes) - still} went through, {still} still quarantined")
     return EXIT_OK if not still else EXIT_FAILURE
+
+
+def cmd_digest(args: argparse.Namespace) -> int:
+    from .db.session import transaction
+
+    app = app_for(args)
+    with transaction(app.factory) as session:
+        if args.preview:
+            rendered = app.scheduler.render_digest(session, app.clock.now())
+        else:
+            rendered = app.scheduler.queue_digest(session, app.clock.now())
+    if args.send:
+        app.send()
+    print(f"Subject: {rendered.subject}\n\n{rendered.text}")
+    return EXIT_OK
 
 
 def cmd_status(args: argparse.Namespace) -> int:

@@ -16,6 +16,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .errors import ConfigError
+from .sla import Calendar, calendar_from, load_holidays
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -27,6 +28,7 @@ def _shipped(installed: str, in_checkout: str) -> Path:
 
 
 DEFAULT_RULES = _shipped("data/rules.toml", "config/rules.toml")
+DEFAULT_HOLIDAYS = _shipped("data/holidays-id.txt", "config/holidays-id.txt")
 DEFAULT_TEMPLATES = _shipped("templates", "templates")
 CATEGORIES = ("gangguan", "permasalahan", "permintaan")
 _DEFAULT_TARGETS = {"gangguan": "3d", "permasalahan": "1d", "permintaan": "1h"}
@@ -108,6 +110,7 @@ class Sla:
     calendar: str = "24x7"
     office_hours: str = "Mon-Fri 08:00-16:00"
     holidays: tuple[str, ...] = ()
+    holidays_file: Path | None = None  # more holidays, one date per line; default: shipped Indonesian list
     targets: dict[str, timedelta] = field(
         default_factory=lambda: {c: parse_duration(v) for c, v in _DEFAULT_TARGETS.items()}
     )
@@ -122,6 +125,7 @@ class Settings:
     smtp: Smtp
     staff: Staff
     sla: Sla
+    calendar: Calendar  # the SLA clock: 24x7 or office hours with holidays
     escalation_at: float
     digest_time: str
     rules_path: Path
@@ -280,8 +284,8 @@ def _staff(data: dict, source: str) -> Staff:
     )
 
 
-def _sla(data: dict, source: str) -> Sla:
-    r = _Reader(source, data, "sla", {"calendar", "office_hours", "holidays", *CATEGORIES})
+def _sla(data: dict, source: str, base: Path) -> Sla:
+    r = _Reader(source, data, "sla", {"calendar", "office_hours", "holidays", "holidays_file", *CATEGORIES})
     targets = {}
     for category in CATEGORIES:
         sub = _Reader(source, r.data, category, {"resolve"})
@@ -291,10 +295,12 @@ def _sla(data: dict, source: str) -> Sla:
     for day in holidays:
         if not isinstance(day, str) or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", day):
             raise ConfigError(r.where("holidays"), f"dates as \"YYYY-MM-DD\", got {day!r}")
+    holidays_file = r.get("holidays_file", str, "")
     return Sla(
         calendar=r.choice("calendar", "24x7", ("24x7", "office")),
         office_hours=r.get("office_hours", str, Sla.office_hours),
         holidays=holidays,
+        holidays_file=(base / holidays_file).resolve() if holidays_file else DEFAULT_HOLIDAYS,
         targets=targets,
     )
 
@@ -317,18 +323,32 @@ def build(data: dict[str, Any], source: str, base: Path) -> Settings:
     rules = classifier.get("rules", str, "")
     return Settings(
         source=source,
-        helpdesk=_helpdesk(data, source),
+        helpdesk=(helpdesk := _helpdesk(data, source)),
         database_url=_database_url(database.get("url", str, "sqlite:///var/mailticket.db"), base),
         inbox=_inbox(data, source, base),
         smtp=_smtp(data, source, base),
         staff=_staff(data, source),
-        sla=_sla(data, source),
+        sla=(sla := _sla(data, source, base)),
+        calendar=_calendar(sla, ZoneInfo(helpdesk.timezone), source),
         escalation_at=at,
         digest_time=digest_time,
         rules_path=(base / rules).resolve() if rules else DEFAULT_RULES,
         default_category=classifier.choice("default", "permintaan", CATEGORIES),
         templates_path=templates.path("path", str(DEFAULT_TEMPLATES), base),
     )
+
+
+def _calendar(sla: Sla, tz: ZoneInfo, source: str) -> Calendar:
+    extra: tuple = ()
+    if sla.holidays_file is not None and sla.calendar == "office":
+        try:
+            extra = load_holidays(sla.holidays_file.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"{source}: sla.holidays_file", f"{sla.holidays_file}: {exc}") from None
+    try:
+        return calendar_from(sla, tz, extra)
+    except ValueError as exc:
+        raise ConfigError(f"{source}: sla.office_hours", str(exc)) from None
 
 
 def _database_url(url: str, base: Path) -> str:

@@ -28,11 +28,13 @@ from .db import models
 from .db.session import ensure_schema, make_engine, session_factory, transaction
 from .errors import SourceUnavailable
 from .pipeline import Outcome, Pipeline
+from .scheduler import Scheduler
 from .send import DirectoryTransport, SendReport, Transport, send_queued
 
 log = logging.getLogger("mailticket.daemon")
 HEARTBEAT = 300.0  # seconds between heartbeat log lines
 ERROR_PAUSE = 5.0  # seconds to wait after a failed cycle before the next
+TICK = 60.0  # seconds: the longest wait between two cycles (SLA checks, digest time)
 
 
 @dataclass
@@ -75,7 +77,8 @@ class App:
             return fetch.MaildirSource(self.settings.inbox, self.factory, self.clock)
         from .imap import ImapInbox
 
-        return ImapInbox(self.settings.inbox, self.factory, self.clock, retry_for=30.0 if self.once else 300.0)
+        retry_for = 30.0 if self.once else 300.0
+        return ImapInbox(self.settings.inbox, self.factory, self.clock, retry_for=retry_for)
 
     def process(self, totals: Totals, progress=None) -> None:
         outcomes = self.pipeline.process_pending()
@@ -102,12 +105,17 @@ class App:
             self.send()
         return totals
 
+    @cached_property
+    def scheduler(self) -> Scheduler:
+        return Scheduler(self.pipeline)
+
     def run_once(self, stop: threading.Event | None = None) -> Totals:
-        """One cycle: what is pending, what is new in the inbox, then send."""
+        """One cycle: what is pending, what is new in the inbox, SLA and digest, then send."""
         totals = Totals()
         self.process(totals)
         totals.new += self.inbox.fetch_new(stop)
         self.process(totals)
+        self.scheduler.tick()
         self.send()
         return totals
 
@@ -129,7 +137,8 @@ class Daemon:
                  self.app.engine.url.render_as_string(hide_password=True))
         try:
             while not self.stop.is_set():
-                pause = settings.inbox.poll_interval.total_seconds()
+                # the SLA check runs at least every minute, even when no mail arrives
+                pause = min(settings.inbox.poll_interval.total_seconds(), TICK)
                 if not self.cycle():
                     pause = ERROR_PAUSE
                 self.report()

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from . import classify, filter, identity, parse, quarantine, store, thread
+from . import classify, filter, identity, parse, quarantine, sla, store, thread
 from .clock import Clock
 from .config import Settings
 from .db import models
@@ -25,7 +25,6 @@ from .db.session import transaction
 from .errors import ConfigError, Quarantine
 from .outbox import Sender, queue
 from .render import Renderer, TicketView
-from .sla import due_at
 from .staff import StaffReply
 from .tickets import TicketWork
 from .types import Kind, Mail, Verdict
@@ -161,8 +160,10 @@ class Pipeline:
                           created_at=ticket.created_at, due_at=ticket.due_at, assignee=ticket.assignee,
                           reporter_name=ticket.reporter_name)
 
-    def due(self, category: str, start: datetime, paused_seconds: int = 0) -> datetime:
-        return due_at(start, self.settings.sla.targets[category] + timedelta(seconds=paused_seconds))
+    def due(self, ticket: models.Ticket) -> datetime:
+        """The ticket's due time on the SLA calendar, its paused time left out."""
+        return sla.due(self.settings.calendar, ticket.created_at, self.settings.sla.targets[ticket.category],
+                       timedelta(seconds=ticket.paused_seconds or 0))
 
     def queue(self, session: Session, out, ticket: models.Ticket | None, now: datetime) -> models.Outbox:
         self._stage = "outbox"

@@ -277,11 +277,6 @@ def due(cal: Calendar, start: datetime, target: timedelta, paused: timedelta = Z
     return add_working_time(cal, add_working_days(cal, start, target.days), target - whole + paused)
 
 
-def due_at(start: datetime, target: timedelta) -> datetime:
-    """The 24x7 due time; kept for old callers, use `due` with a Calendar."""
-    return start + target
-
-
 # --- warnings and breaches -----------------------------------------------------------------------
 
 

@@ -42,8 +42,9 @@ class StaffReply:
         self.p.stage("store")
         quiet = any(c.name in QUIET for c in commands)
         kind = "note" if any(c.name == "note" for c in commands) else "staff_reply"
-        store.add_received(self.session, self.ticket, self.w.raw.id, self.w.mail, kind, body, self.now)
-        store.mark_raw(self.session, self.w.raw, self.w.mail, "ticket", kind, f"from {self.role}", self.ticket)
+        w = self.w
+        store.add_received(self.session, self.ticket, w.raw.id, w.mail, kind, body, self.now)
+        store.mark_raw(self.session, w.raw, w.mail, "ticket", kind, f"from {self.role}", self.ticket)
         if errors:
             return self._refuse(errors)
         for command in commands:
@@ -64,6 +65,7 @@ class StaffReply:
 
     def _relay(self, body: str) -> None:
         self._status("answer")
+        self._answered()
         rendered = self.p.renderer.relay(ticket=self.p.ticket_view(self.ticket), body=body,
                                          staff_name=self._staff_name())
         self._to_reporter(rendered)
@@ -96,6 +98,7 @@ class StaffReply:
         if not self._status("close"):
             return
         self.ticket.closed_at, self.ticket.waiting_since = self.now, None
+        self._answered()
         rendered = self.p.renderer.closing(ticket=self.p.ticket_view(self.ticket), body=body,
                                            staff_name=self._staff_name())
         self._to_reporter(rendered)
@@ -129,7 +132,7 @@ class StaffReply:
             return
         old = ticket.category
         ticket.category, ticket.category_source, ticket.needs_review = command.arg, "staff", False
-        ticket.due_at = self.p.due(command.arg, ticket.created_at, ticket.paused_seconds)
+        ticket.due_at = self.p.due(ticket)
         self._event("category", f"{old} -> {command.arg}")
 
     def _cmd_assign(self, command: Command, body: str) -> None:
@@ -143,6 +146,11 @@ class StaffReply:
         self._event("note", (command.arg or body)[:2000])
 
     # -- small steps ---------------------------------------------------------------------------
+
+    def _answered(self) -> None:
+        """The reporter has heard from staff: the first time counts for the digest."""
+        if self.ticket.first_response_at is None:
+            self.ticket.first_response_at = self.now
 
     def _assign(self, email: str) -> None:
         if self.ticket.assignee == email:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session
 
-from . import classify, store, thread, workflow
+from . import classify, sla, store, thread, workflow
 from .db import models
 from .filter import is_unanswerable
 from .types import Category, Mail, Status, ThreadKey
@@ -65,9 +65,9 @@ class TicketWork:
             reporter=reporter, reporter_name=mail.sender.name if mail.sender else "",
             cc="\n".join(cc), status=Status.NEW.value, category=category, category_source=source,
             needs_review=source == "default", assignee=None, created_at=self.now,
-            due_at=self.p.due(category, self.now), closed_at=None, escalated=False,
-            last_in_message_id=mail.message_id,
+            closed_at=None, escalated=False, paused_seconds=0, last_in_message_id=mail.message_id,
         )
+        ticket.due_at = self.p.due(ticket)
         self.session.add(ticket)
         return ticket
 
@@ -130,9 +130,10 @@ class TicketWork:
     def _wake(self, ticket: models.Ticket, action: str) -> None:
         """The reporter answered: a waiting ticket resumes its clock, a closed one reopens."""
         if ticket.waiting_since is not None:
-            ticket.due_at = workflow.resumed_due(ticket.due_at, ticket.waiting_since, self.now)
-            ticket.paused_seconds += int((self.now - ticket.waiting_since).total_seconds())
+            paused = sla.pause_length(self.p.settings.calendar, ticket.waiting_since, self.now)
+            ticket.paused_seconds += int(paused.total_seconds())
             ticket.waiting_since = None
+            ticket.due_at = self.p.due(ticket)
         old, ticket.status = ticket.status, workflow.next_status(ticket.status, action)
         ticket.closed_at = None
         store.add_event(self.session, ticket, self.now, "reopened" if action == "reopen" else "status",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, tzinfo
+from datetime import datetime, timedelta, tzinfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
@@ -46,13 +46,31 @@ def _message_json(message: models.Message, tz: tzinfo) -> dict:
     return data
 
 
-def list_tickets(session: Session, status: str | None, category: str | None) -> list[models.Ticket]:
-    stmt = select(models.Ticket).order_by(models.Ticket.number)
+def list_tickets(session: Session, status: str | None, category: str | None, *, now: datetime,
+                 overdue: bool = False, due_within: timedelta | None = None) -> list[models.Ticket]:
+    t = models.Ticket
+    stmt = select(t).order_by(t.number)
     if status:
-        stmt = stmt.where(models.Ticket.status == status)
+        stmt = stmt.where(t.status == status)
     if category:
-        stmt = stmt.where(models.Ticket.category == category)
+        stmt = stmt.where(t.category == category)
+    if overdue or due_within is not None:
+        limit = now + (due_within or timedelta(0))
+        stmt = stmt.where(t.status.not_in(("closed", "waiting")), t.due_at.is_not(None), t.due_at <= limit)
+    if overdue:
+        stmt = stmt.where(t.due_at < now)
     return list(session.scalars(stmt))
+
+
+def remaining(ticket: models.Ticket, now: datetime) -> str:
+    """Time left until due, "-2h05m" when overdue, "" when closed or paused."""
+    if ticket.due_at is None or ticket.status in ("closed", "waiting"):
+        return ""
+    left = ticket.due_at - now
+    minutes = int(abs(left.total_seconds()) // 60)
+    days, rest = divmod(minutes, 1440)
+    text = (f"{days}d" if days else "") + f"{rest // 60}h{rest % 60:02d}m"
+    return ("-" if left.total_seconds() < 0 else "") + text
 
 
 def get_ticket(session: Session, number: int) -> models.Ticket | None:

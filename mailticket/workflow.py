@@ -39,10 +39,3 @@ def reporter_reply_action(status: str, closed_at: datetime | None, now: datetime
             return "new-ticket"
         return "reopen"
     return "none"
-
-
-def resumed_due(due_at: datetime | None, waiting_since: datetime | None, now: datetime) -> datetime | None:
-    """Move the due time on by the time spent waiting for the reporter (24x7 clock)."""
-    if due_at is None or waiting_since is None:
-        return due_at
-    return due_at + max(timedelta(0), now - waiting_since)

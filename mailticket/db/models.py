@@ -79,11 +79,14 @@ class Ticket(Base):
     needs_review: Mapped[bool] = mapped_column(Boolean, default=False)
     assignee: Mapped[str | None] = mapped_column(String(320))
     created_at: Mapped[datetime]
-    due_at: Mapped[datetime | None]
+    due_at: Mapped[datetime | None] = mapped_column(index=True)
     closed_at: Mapped[datetime | None]
     escalated: Mapped[bool] = mapped_column(Boolean, default=False)
     waiting_since: Mapped[datetime | None]  # set while the SLA clock is paused (#tunggu)
     paused_seconds: Mapped[int] = mapped_column(Integer, default=0)  # clock time not counted so far
+    first_response_at: Mapped[datetime | None]  # the first answer from staff to the reporter
+    warned_for_due: Mapped[datetime | None]  # the due time the SLA warning was sent for
+    breached_for_due: Mapped[datetime | None]  # the due time the breach mail was sent for
     last_in_message_id: Mapped[str] = mapped_column(String(998), default="")
 
     messages: Mapped[list[Message]] = relationship(back_populates="ticket", order_by="Message.id")

@@ -40,7 +40,6 @@ def test_24x7_is_plain_arithmetic():
     assert sla.add_working_time(ALWAYS, start, 90 * timedelta(minutes=1)) == start + timedelta(minutes=90)
     assert sla.working_time_between(ALWAYS, start, start + 2 * D) == 2 * D
     assert sla.working_time_between(ALWAYS, start, start - H) == timedelta(0)
-    assert sla.due_at(start, H) == start + H  # the old 24x7 helper still answers
 
 
 def test_24x7_ignores_holidays_and_office_hours():

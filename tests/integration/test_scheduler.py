@@ -1,0 +1,118 @@
+"""SLA warnings, breaches and the daily digest, end to end on a real SQLite file and directory outbox.
+
+The clock is moved by the test; nothing sleeps.
+"""
+
+from __future__ import annotations
+
+import email
+from datetime import datetime, timedelta, timezone
+from email import policy
+
+import pytest
+
+from mailticket.clock import FixedClock
+from mailticket.config import load
+from mailticket.daemon import App
+from tests.conftest import Helpdesk, make_mail
+
+STAFF = """
+[staff]
+members = [{ name = "rina", email = "rina@lampungprov.go.id" }]
+coordinators = [{ name = "koordinator", email = "koord@lampungprov.go.id" }]
+[digest]
+time = "07:30"
+"""
+# 2026-11-25 08:00 WIB (UTC+7)
+START = datetime(2026, 11, 25, 1, 0, tzinfo=timezone.utc)
+REQUEST = "Mohon bantuan reset password akun penyedia kami, lupa password."
+
+
+@pytest.fixture
+def desk(tmp_path) -> Helpdesk:
+    return Helpdesk(tmp_path, extra=STAFF)
+
+
+def app_at(desk: Helpdesk, clock: FixedClock) -> App:
+    return App(load(str(desk.config)), clock=clock)
+
+
+def mails(desk: Helpdesk, kind: str) -> list:
+    return [email.message_from_bytes(p.read_bytes(), policy=policy.default) for p in desk.sent(kind)]
+
+
+def test_warning_then_breach_each_once_across_restarts(desk):
+    clock = FixedClock(START)
+    app = app_at(desk, clock)
+    app.ingest([str(desk.write("1.eml", make_mail("Reset password", REQUEST)))])
+    clock.advance(timedelta(minutes=40))
+    app.run_once()
+    assert mails(desk, "warning") == []
+    clock.advance(timedelta(minutes=6))  # 46 min of a 1 h target: past 0.75
+    app.run_once()
+    app.run_once()
+    [warning] = mails(desk, "warning")
+    assert "[LPSE#1]" in warning["Subject"]
+    assert {a.addr_spec for a in warning["To"].addresses} == {"rina@lampungprov.go.id", "koord@lampungprov.go.id"}
+
+    clock.advance(timedelta(minutes=15))
+    app_at(desk, clock).run_once()  # a restarted daemon
+    app_at(desk, clock).run_once()
+    [breach] = mails(desk, "breach")
+    assert "koord@lampungprov.go.id" in str(breach["To"])
+    ticket = desk.json("tickets", "show", "LPSE#1")
+    assert ticket["status"] == "escalated" and ticket["escalated"] is True
+    types = [e["type"] for e in ticket["events"]]
+    assert types.count("warning") == 1 and types.count("breach") == 1
+    assert len(mails(desk, "warning")) == 1
+
+
+def test_closed_and_waiting_tickets_get_no_alerts(desk):
+    clock = FixedClock(START)
+    app = app_at(desk, clock)
+    app.ingest([str(desk.write("1.eml", make_mail("Reset password", REQUEST)))])
+    import sqlite3
+
+    with sqlite3.connect(desk.root / "mailticket.db") as db:
+        db.execute("UPDATE tickets SET status = 'waiting'")
+    clock.advance(timedelta(hours=5))
+    app.run_once()
+    assert mails(desk, "warning") == [] and mails(desk, "breach") == []
+
+
+def test_digest_once_a_day_after_its_time_and_after_a_restart(desk):
+    clock = FixedClock(datetime(2026, 11, 25, 0, 0, tzinfo=timezone.utc))  # 07:00 WIB
+    app = app_at(desk, clock)
+    app.ingest([str(desk.write("1.eml", make_mail("Reset password", REQUEST)))])
+    app.run_once()
+    assert mails(desk, "digest") == []
+    clock.advance(timedelta(minutes=31))  # 07:31 WIB
+    app.run_once()
+    app_at(desk, clock).run_once()
+    [digest] = mails(desk, "digest")
+    assert digest["To"] == "koord@lampungprov.go.id"
+    assert "Ringkasan harian" in digest["Subject"]
+    assert digest.get_body(("html",)) is not None
+    clock.advance(timedelta(days=1, hours=2))  # the daemon was down at 07:30 the next day
+    app_at(desk, clock).run_once()
+    assert len(mails(desk, "digest")) == 2
+
+
+def test_digest_preview_and_send_commands(desk):
+    desk.cli("ingest", str(desk.write("1.eml", make_mail("Reset password", REQUEST))))
+    preview = desk.cli("digest", "--preview").stdout
+    assert "Ringkasan harian" in preview and "Permintaan layanan: 1" in preview
+    assert mails(desk, "digest") == []
+    desk.cli("digest", "--send")
+    assert len(mails(desk, "digest")) == 1
+
+
+def test_tickets_list_overdue_and_due_within(desk):
+    clock = FixedClock(datetime.now(timezone.utc) - timedelta(hours=2))  # the CLI lists at real now
+    app = app_at(desk, clock)
+    app.ingest([str(desk.write("1.eml", make_mail("Reset password", REQUEST)))])
+    app.ingest([str(desk.write("2.eml", make_mail("SPSE error", "Aplikasi SPSE error 500 terus, gk bisa login",
+                                                  sender="b@example.co.id")))])
+    assert [t["number"] for t in desk.json("tickets", "list", "--due-within", "2h")] == [1]
+    assert [t["number"] for t in desk.json("tickets", "list", "--overdue")] == [1]
+    assert desk.cli("tickets", "list", "--due-within", "soon", check=False).returncode == 2
