@@ -105,6 +105,16 @@ class App:
             self.send()
         return totals
 
+    def alert_coordinators(self, stalled: bool, last_ok: datetime, now: datetime) -> None:
+        recipients = tuple(p.email for p in self.settings.staff.coordinators)
+        if not recipients:
+            return
+        rendered = self.pipeline.renderer.watchdog(stalled=stalled, source=self.inbox.source, last_ok=last_ok,
+                                                   now=now)
+        with transaction(self.factory) as session:
+            self.pipeline.queue(session, rendered.outgoing(recipients), None, now)
+        self.send()
+
     @cached_property
     def scheduler(self) -> Scheduler:
         return Scheduler(self.pipeline)
@@ -130,6 +140,7 @@ class Daemon:
         self.app, self.stop = app, stop
         self.started = app.clock.now()
         self.next_heartbeat = 0.0
+        self.stalled = False
 
     def loop(self) -> None:
         settings = self.app.settings
@@ -142,6 +153,7 @@ class Daemon:
                 if not self.cycle():
                     pause = ERROR_PAUSE
                 self.report()
+                self.watch()
                 if not self.stop.is_set():
                     self.app.inbox.wait(pause, self.stop)
         finally:
@@ -174,6 +186,24 @@ class Daemon:
             self.next_heartbeat = time.monotonic() + HEARTBEAT
             log.info("heartbeat: inbox=%s last_fetch=%s last_send=%s", data["inbox_state"],
                      data["last_fetch"] or "-", data["last_send"] or "-")
+
+
+    def watch(self) -> None:
+        """Tell the coordinators once when the inbox has not been read for too long, once when it is."""
+        now = self.app.clock.now()
+        last = self.app.inbox.last_ok or self.started
+        stalled = now - last > self.app.settings.inbox.stall_alert
+        if stalled == self.stalled:
+            return
+        self.stalled = stalled
+        if stalled:
+            log.error("watchdog: no successful fetch from %s since %s", self.app.inbox.source, _iso(last))
+        else:
+            log.info("watchdog: %s reads again", self.app.inbox.source)
+        try:
+            self.app.alert_coordinators(stalled, last, now)
+        except Exception:  # noqa: BLE001 - the alert is best effort; the log line above stands
+            log.warning("watchdog: could not queue the alert", exc_info=True)
 
 
 def _iso(value: datetime | None) -> str | None:

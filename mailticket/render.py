@@ -196,6 +196,14 @@ class Renderer:
         return Rendered("digest", subject, self._template("digest.txt").render(values),
                         self._template("digest.html").render(values))
 
+    def watchdog(self, *, stalled: bool, source: str, last_ok: datetime | None, now: datetime) -> Rendered:
+        """To the coordinators: the inbox has not been read for too long, or reads again."""
+        values = {"helpdesk": self.helpdesk, "stalled": stalled, "source": source, "last_ok": last_ok,
+                  "now": now}
+        label = "Kotak masuk tidak terbaca" if stalled else "Kotak masuk terbaca kembali"
+        return Rendered("watchdog", clean_subject(f"{label}: {self.helpdesk['name']}"),
+                        self._template("watchdog.txt").render(values))
+
     # --- helpers ---------------------------------------------------------------------------------
 
     def category(self, name: str) -> CategoryView:

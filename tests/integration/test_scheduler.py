@@ -116,3 +116,25 @@ def test_tickets_list_overdue_and_due_within(desk):
     assert [t["number"] for t in desk.json("tickets", "list", "--due-within", "2h")] == [1]
     assert [t["number"] for t in desk.json("tickets", "list", "--overdue")] == [1]
     assert desk.cli("tickets", "list", "--due-within", "soon", check=False).returncode == 2
+
+
+def test_watchdog_mails_the_coordinators_once_when_fetching_stops_and_once_when_it_recovers(desk):
+    import threading
+
+    from mailticket.daemon import Daemon
+
+    clock = FixedClock(START)
+    app = app_at(desk, clock)
+    daemon = Daemon(app, threading.Event())
+    app.run_once()
+    daemon.watch()
+    clock.advance(timedelta(minutes=16))  # no fetch since: past the 15 min stall_alert
+    daemon.watch()
+    daemon.watch()
+    [alert] = mails(desk, "watchdog")
+    assert alert["To"] == "koord@lampungprov.go.id" and "tidak terbaca" in alert["Subject"]
+    app.run_once()  # the Maildir reads again
+    daemon.watch()
+    daemon.watch()
+    assert len(mails(desk, "watchdog")) == 2
+    assert "kembali" in mails(desk, "watchdog")[1]["Subject"]
