@@ -52,6 +52,7 @@ class Helpdesk:
     secret: str = ""  # keys our Message-IDs; generated once into the database when empty
     max_message_size: int = 25 * 1024 * 1024
     reopen_window: timedelta = timedelta(days=7)  # a reporter's reply to a closed ticket reopens it
+    max_acks_per_hour: int = 5  # per sender: two auto-responders can never ping-pong for long
 
     @property
     def tz(self) -> ZoneInfo:
@@ -217,7 +218,8 @@ def _people(reader: _Reader, key: str) -> tuple[Person, ...]:
 
 def _helpdesk(data: dict, source: str) -> Helpdesk:
     r = _Reader(source, data, "helpdesk", {"name", "address", "token_prefix", "first_number",
-                                            "timezone", "secret", "max_message_size", "reopen_window"})
+                                            "timezone", "secret", "max_message_size", "reopen_window",
+                                            "max_acks_per_hour"})
     helpdesk = Helpdesk(
         name=r.get("name", str, Helpdesk.name),
         address=r.get("address", str, Helpdesk.address).strip().lower(),
@@ -227,6 +229,7 @@ def _helpdesk(data: dict, source: str) -> Helpdesk:
         secret=r.get("secret", str, ""),
         max_message_size=r.get("max_message_size", int, Helpdesk.max_message_size),
         reopen_window=r.duration("reopen_window", "7d"),
+        max_acks_per_hour=r.get("max_acks_per_hour", int, Helpdesk.max_acks_per_hour),
     )
     if "@" not in helpdesk.address:
         raise ConfigError(r.where("address"), "must be an e-mail address")

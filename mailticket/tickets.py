@@ -6,9 +6,10 @@ and every mail it queues commits together with the message, or not at all.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from . import classify, sla, store, thread, workflow
@@ -77,6 +78,11 @@ class TicketWork:
             store.add_event(self.session, ticket, self.now, "ack-skipped", "system",
                             "the sender has no address we may answer")
             return
+        limit = self.p.settings.helpdesk.max_acks_per_hour
+        if self._recent_tickets_of(ticket.reporter) > limit:
+            store.add_event(self.session, ticket, self.now, "ack-skipped", "system",
+                            f"more than {limit} new tickets from this sender within an hour")
+            return
         self.p.stage("outbox")
         rendered = self.p.renderer.ack(ticket=self.p.ticket_view(ticket), topics=topics)
         out = rendered.outgoing((to,), in_reply_to=self.mail.message_id, references=self._references())
@@ -93,6 +99,13 @@ class TicketWork:
         out = rendered.outgoing(recipients, reply_to=self.p.settings.helpdesk.address,
                                 references=self._references())
         self.p.queue(self.session, out, ticket, self.now)
+
+    def _recent_tickets_of(self, reporter: str) -> int:
+        """Tickets this sender opened within the last hour, this one included (flushed or not)."""
+        t = models.Ticket
+        since = self.now - timedelta(hours=1)
+        stmt = select(func.count()).select_from(t).where(t.reporter == reporter, t.created_at >= since)
+        return self.session.scalar(stmt) or 0
 
     def reply_address(self) -> str:
         """Where an answer to this mail goes; "" when we must not answer it."""

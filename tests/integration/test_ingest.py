@@ -223,3 +223,21 @@ def test_bounce_of_our_acknowledgement_is_recorded_on_its_ticket(helpdesk):
     ticket = helpdesk.json("tickets", "show", "LPSE#1")
     assert ticket["messages"][-1]["kind"] == "bounce"
     assert ticket["status"] == "new" and len(helpdesk.sent()) == 1
+
+
+def test_acknowledgements_per_sender_are_rate_limited(helpdesk):
+    helpdesk.config.write_text(helpdesk.config.read_text().replace(
+        "[helpdesk]\n", "[helpdesk]\nmax_acks_per_hour = 3\n"))
+    paths = [str(helpdesk.write(f"{i}.eml", make_mail(f"Auto {i}", LOGIN_FAULT, sender="robot@example.com")))
+             for i in range(6)]
+    helpdesk.cli("ingest", *paths)
+    assert len(helpdesk.json("tickets", "list")) == 6
+    assert len(helpdesk.sent("ack")) == 3
+    last = helpdesk.json("tickets", "show", "LPSE#6")
+    assert any(e["type"] == "ack-skipped" for e in last["events"])
+
+
+def test_noreply_senders_are_never_answered(helpdesk):
+    path = helpdesk.write("1.eml", make_mail("Notifikasi", LOGIN_FAULT, sender="no-reply@lpse.example.go.id"))
+    helpdesk.cli("ingest", str(path))
+    assert helpdesk.sent() == []
