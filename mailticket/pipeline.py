@@ -46,6 +46,16 @@ class Outcome:
     category: str = ""
 
 
+def header_block(data: bytes, limit: int = 256 * 1024) -> bytes:
+    """Only the header block of a message too big to parse whole (its body is kept raw, unread)."""
+    head = data[:limit]
+    for blank in (b"\r\n\r\n", b"\n\n"):
+        end = head.find(blank)
+        if end >= 0:
+            return head[:end] + blank
+    return head + b"\n\n"
+
+
 def load_rules(settings: Settings) -> classify.Rules:
     try:
         with open(settings.rules_path, "rb") as fh:
@@ -118,7 +128,8 @@ class Pipeline:
     def process_one(self, session: Session, raw: models.RawMail) -> Outcome:
         now = self.clock.now()
         self._stage = "parse"
-        mail = parse.parse(raw.data)
+        oversize = len(raw.data) > self.settings.helpdesk.max_message_size
+        mail = parse.parse(header_block(raw.data) if oversize else raw.data)
         self._stage = "filter"
         verdict = filter.judge(mail, self.own_addresses, self._spam_reason)
         self._stage = "thread"
@@ -126,7 +137,7 @@ class Pipeline:
         ticket, how = store.find_ticket(session, key)
         if verdict.kind is not Kind.REPORT:
             return self._not_a_report(session, raw, mail, verdict, ticket, now)
-        work = TicketWork(session, self, raw, mail, now)
+        work = TicketWork(session, self, raw, mail, now, oversize)
         role = identity.role(mail, self.staff_addresses, self.coordinator_addresses,
                              self.settings.staff.require_authenticated, self.settings.staff.authserv_id)
         if ticket is None:

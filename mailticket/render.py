@@ -147,9 +147,10 @@ class Renderer:
 
     # --- one method per kind ---------------------------------------------------------------------
 
-    def ack(self, *, ticket: TicketView, topics: Collection[str] = ()) -> Rendered:
-        """To the reporter of a new ticket."""
-        return self._render("ack", ticket, html=True, registration="registration" in topics)
+    def ack(self, *, ticket: TicketView, topics: Collection[str] = (), size_limit: int = 0) -> Rendered:
+        """To the reporter of a new ticket; `size_limit` set: their mail was too big to read whole."""
+        return self._render("ack", ticket, html=True, registration="registration" in topics,
+                            size_limit=format_size(size_limit) if size_limit else "")
 
     def notification(self, *, ticket: TicketView, body: str, attachments: Sequence[Attachment] = (),
                      needs_review: bool = False, tags: Tags = COMMAND_TAGS) -> Rendered:

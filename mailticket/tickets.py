@@ -22,8 +22,10 @@ if TYPE_CHECKING:
 
 
 class TicketWork:
-    def __init__(self, session: Session, pipeline: Pipeline, raw: models.RawMail, mail: Mail, now: datetime):
+    def __init__(self, session: Session, pipeline: Pipeline, raw: models.RawMail, mail: Mail, now: datetime,
+                 oversize: bool = False):
         self.session, self.p, self.raw, self.mail, self.now = session, pipeline, raw, mail, now
+        self.oversize = oversize  # only the header block was read: the reporter is told the limit
         self.who = mail.sender.email if mail.sender else ""
 
     def outcome(self, decision: str, ticket: models.Ticket) -> Outcome:
@@ -84,7 +86,8 @@ class TicketWork:
                             f"more than {limit} new tickets from this sender within an hour")
             return
         self.p.stage("outbox")
-        rendered = self.p.renderer.ack(ticket=self.p.ticket_view(ticket), topics=topics)
+        limit = self.p.settings.helpdesk.max_message_size if self.oversize else 0
+        rendered = self.p.renderer.ack(ticket=self.p.ticket_view(ticket), topics=topics, size_limit=limit)
         out = rendered.outgoing((to,), in_reply_to=self.mail.message_id, references=self._references())
         self.p.queue(self.session, out, ticket, self.now)
 

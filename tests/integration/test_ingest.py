@@ -241,3 +241,25 @@ def test_noreply_senders_are_never_answered(helpdesk):
     path = helpdesk.write("1.eml", make_mail("Notifikasi", LOGIN_FAULT, sender="no-reply@lpse.example.go.id"))
     helpdesk.cli("ingest", str(path))
     assert helpdesk.sent() == []
+
+
+def test_a_mail_over_the_size_limit_is_kept_raw_and_the_reporter_told_the_limit(helpdesk):
+    from email.message import EmailMessage
+
+    helpdesk.config.write_text(helpdesk.config.read_text().replace(
+        "[helpdesk]\n", "[helpdesk]\nmax_message_size = 1000000\n"))
+    msg = EmailMessage()
+    msg["From"] = "Budi <budi@example.co.id>"
+    msg["To"] = "provlampunglpse@gmail.com"
+    msg["Subject"] = "Dokumen penawaran gagal diunggah"
+    msg["Message-ID"] = "<big@x.id>"
+    msg.set_content("terlampir dokumennya")
+    msg.add_attachment(b"%PDF" + bytes(2_000_000), maintype="application", subtype="pdf", filename="besar.pdf")
+    data = msg.as_bytes()
+    helpdesk.cli("ingest", str(helpdesk.write("1.eml", data)))
+    ticket = helpdesk.json("tickets", "show", "LPSE#1")
+    assert ticket["subject"] == "Dokumen penawaran gagal diunggah"
+    [ack] = helpdesk.sent("ack")
+    assert "melebihi batas ukuran" in read(ack).get_body(("plain",)).get_content()
+    with sqlite3.connect(helpdesk.root / "mailticket.db") as db:
+        assert db.execute("SELECT data FROM raw_mail").fetchone()[0] == data
