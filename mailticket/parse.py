@@ -7,41 +7,33 @@ Raises `Quarantine("parse", ...)` for input that is not a mail at all, and nothi
 Pure: no I/O, no clock.
 
 mail-parser builds the MIME tree (with its guard against hostile nesting) and reads the
-Date header; headers, addresses and bodies are decoded here, because mail-parser drops
-undeclared 8-bit characters, keeps unknown-charset encoded words undecoded, mixes the
-text of attached messages (bounces) into the body and names unnamed attachments randomly.
+Date header; headers, addresses and bodies are decoded here (charsets by `decode`, HTML by
+`htmltext`), because mail-parser drops undeclared 8-bit characters, keeps unknown-charset
+encoded words undecoded, mixes the text of attached messages (bounces) into the body and
+names unnamed attachments randomly.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import codecs
 import email
-import html as htmllib
 import re
 import unicodedata
 from datetime import datetime
 from email.errors import MessageError
 from email.message import Message
-from html.parser import HTMLParser
 
 import mailparser
 from mailparser.dates import parse_mail_date
 from mailparser.exceptions import MailParserError
 from mailparser.utils import get_addresses
 
+from mailticket.decode import decode_bytes, decode_header, fix_8bit, unfold
 from mailticket.errors import Quarantine
+from mailticket.htmltext import html_to_text
 from mailticket.types import Address, Attachment, Mail
 
-_ENCODED_WORD = re.compile(r"=\?([^?\s]+)\?([QqBb])\?([^?\s]*)\?=")
-_SPACE_ONLY = re.compile(r"[ \t\r\n]*")
-_FOLD = re.compile(r"\r?\n[ \t]+")  # folding whitespace becomes one space: values are for reading
 _MSG_ID = re.compile(r"<[^<>\s]+>")
 _BAD_FILENAME_CHARS = frozenset({"Cc", "Cf", "Cs", "Co", "Zl", "Zp"})
-# Text labelled latin-1 is really cp1252 far more often (browsers do the same); 8-bit text
-# labelled ASCII is mislabelled, so it is treated as undeclared.
-_CHARSET_ALIASES = {"iso8859-1": "cp1252", "ascii": None}  # keys are codecs.lookup() names
 _FALLBACK_EXT = {
     "message/rfc822": ".eml",
     "message/delivery-status": ".txt",
@@ -137,85 +129,6 @@ def _headers(message: Message) -> tuple[tuple[str, str], ...]:
     return tuple((name.strip().lower(), decode_header(value)) for name, value in message.raw_items())
 
 
-def decode_header(raw: str) -> str:
-    """Unfold and decode one raw header value (8-bit bytes and RFC 2047 encoded words)."""
-    value = _FOLD.sub(" ", _fix_8bit(str(raw))).strip()
-    if "=?" not in value:
-        return value
-    return _decode_words(value)
-
-
-def _fix_8bit(value: str) -> str:
-    # The stdlib parser carries undeclared 8-bit bytes as surrogate escapes.
-    if value.isascii():
-        return value
-    try:
-        data = value.encode("utf-8", "surrogateescape")
-    except UnicodeEncodeError:  # surrogates that were not escaped bytes
-        return value.encode("utf-8", "replace").decode("utf-8")
-    return decode_bytes(data, None)
-
-
-def _decode_words(value: str) -> str:
-    # Adjacent words of one charset are joined before decoding: encoders split multibyte
-    # characters across words. Whitespace between two encoded words is not text (RFC 2047 6.2).
-    out: list[str] = []
-    pending, pending_charset, pos = b"", "", 0
-    for match in _ENCODED_WORD.finditer(value):
-        between = value[pos : match.start()]
-        charset = match.group(1).split("*", 1)[0].lower()  # RFC 2231 language suffix
-        if not (pending and _SPACE_ONLY.fullmatch(between)):
-            out.append(decode_bytes(pending, pending_charset))
-            out.append(between)
-            pending = b""
-        elif charset != pending_charset:
-            out.append(decode_bytes(pending, pending_charset))
-            pending = b""
-        pending += _word_bytes(match.group(2), match.group(3))
-        pending_charset, pos = charset, match.end()
-    out.append(decode_bytes(pending, pending_charset))
-    out.append(value[pos:])
-    return "".join(out)
-
-
-def _word_bytes(encoding: str, text: str) -> bytes:
-    if encoding in "Bb":
-        # Repair what senders break: stray characters, missing padding, a cut-off last group.
-        clean = re.sub(r"[^A-Za-z0-9+/]", "", text)
-        clean = clean[: len(clean) - 1] if len(clean) % 4 == 1 else clean
-        return base64.b64decode(clean + "=" * (-len(clean) % 4))
-    return binascii.a2b_qp(text.encode("ascii", "replace"), header=True)
-
-
-def decode_bytes(data: bytes, charset: str | None) -> str:
-    """Decode with the declared charset, else UTF-8, else cp1252, else latin-1 (never fails)."""
-    if not data:
-        return ""
-    for name in (_codec(charset), "utf-8", "cp1252"):
-        if name and (text := _try_decode(data, name)) is not None:
-            return text
-    return data.decode("latin-1")
-
-
-def _codec(charset: str | None) -> str | None:
-    if not charset:
-        return None
-    try:
-        name = codecs.lookup(charset).name
-    except (LookupError, ValueError):  # unknown, or not even a valid name
-        return None
-    return _CHARSET_ALIASES.get(name, name)
-
-
-def _try_decode(data: bytes, codec: str) -> str | None:
-    try:
-        text = data.decode(codec)  # LookupError for non-text codecs such as rot13 or base64
-        text.encode("utf-8")  # some codecs (utf-7, utf-16) can yield lone surrogates
-    except (LookupError, UnicodeError, ValueError):
-        return None
-    return text
-
-
 def _message_id(value: str) -> str:
     found = _MSG_ID.search(value)
     if found:
@@ -235,7 +148,7 @@ def _return_path(value: str | None) -> str | None:
 
 
 def _raw_values(message: Message, name: str) -> list[str]:
-    return [_FOLD.sub(" ", _fix_8bit(str(v))) for k, v in message.raw_items() if k.strip().lower() == name]
+    return [unfold(v) for k, v in message.raw_items() if k.strip().lower() == name]
 
 
 def _parse_addresses(raw: str) -> list[Address]:
@@ -330,7 +243,7 @@ def _size(part: Message) -> int:
 
 def safe_filename(raw: str) -> str:
     """A base name safe to show and to store: no directories, NUL or control characters."""
-    name = decode_header(raw) if "=?" in raw else _fix_8bit(raw)
+    name = decode_header(raw) if "=?" in raw else fix_8bit(raw)
     name = unicodedata.normalize("NFC", name).replace("\\", "/").rsplit("/", 1)[-1]
     name = "".join(c for c in name if unicodedata.category(c) not in _BAD_FILENAME_CHARS)
     name = name.strip().strip(".").strip()  # leading dots hide files, trailing ones vanish on Windows
@@ -358,76 +271,3 @@ def _text(texts: list[str], htmls: list[str]) -> str:
 
 def _tidy(text: str) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n").strip("\n").rstrip()
-
-
-_BREAK_1 = frozenset(
-    {"br", "div", "li", "tr", "dt", "dd", "ul", "ol", "table", "section", "article", "header", "footer"}
-)
-_BREAK_2 = frozenset({"p", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "pre", "hr"})
-_SKIP = frozenset({"script", "style", "head", "title", "template", "noscript"})
-_NOT_TEXT = re.compile(r"<!--.*?-->|<(script|style|head)\b.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
-
-
-class _TextExtractor(HTMLParser):
-    """HTML to readable text: block elements become line breaks, scripts and styles vanish."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.out: list[str] = []
-        self.skip = 0
-        self.pre = 0
-
-    def handle_starttag(self, tag: str, attrs: list) -> None:
-        self._tag(tag, +1)
-        if tag == "br":
-            self.out.append("\n")
-        elif tag == "li":
-            self._newlines(1)
-            self.out.append("- ")
-        elif tag in ("td", "th") and self.out and not self.out[-1].endswith(("\n", "\t")):
-            self.out.append("\t")
-
-    def handle_endtag(self, tag: str) -> None:
-        self._tag(tag, -1)
-
-    def _tag(self, tag: str, step: int) -> None:
-        if tag in _SKIP:
-            self.skip = max(0, self.skip + step)
-        elif tag == "pre":
-            self.pre = max(0, self.pre + step)
-        if tag in _BREAK_2:
-            self._newlines(2)
-        elif tag in _BREAK_1 and tag != "br":
-            self._newlines(1)
-
-    def _newlines(self, count: int) -> None:
-        if not self.out:
-            return
-        tail = "".join(self.out[-3:])
-        have = len(tail) - len(tail.rstrip("\n"))
-        if have < count:
-            self.out.append("\n" * (count - have))
-
-    def handle_data(self, data: str) -> None:
-        if self.skip:
-            return
-        if not self.pre:
-            data = re.sub(r"\s+", " ", data)
-            if not self.out or self.out[-1][-1:].isspace():
-                data = data.lstrip()
-        if data:
-            self.out.append(data)
-
-
-def html_to_text(html: str) -> str:
-    """Readable text of an HTML body (stdlib html.parser; never raises)."""
-    extractor = _TextExtractor()
-    try:
-        # html.parser costs a few microseconds per tag; Outlook and newsletter HTML carry
-        # kilobytes of styles and conditional comments that a regex drops far faster.
-        extractor.feed(_NOT_TEXT.sub(" ", html))
-        extractor.close()
-    except (AssertionError, ValueError):  # html.parser's few hard failures on broken markup
-        return _tidy(htmllib.unescape(re.sub(r"<[^>]*>", " ", html)))
-    lines = (line.rstrip(" \t") for line in "".join(extractor.out).split("\n"))
-    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()

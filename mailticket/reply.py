@@ -3,18 +3,19 @@
 Pure. Used before `commands.parse_commands` (tags in quoted text are not commands) and when a staff
 reply is relayed to the reporter. The text part is cut at the first quote header or separator that
 Gmail, Outlook (Indonesian and English), Yahoo, Zimbra and iPhone/Android write, and ``>`` lines are
-dropped. An HTML-only mail loses its quote containers first (``blockquote``, ``div.gmail_quote``,
-``div.yahoo_quoted``, Zimbra's ``hr#zwchr`` and Outlook's ``#divRplyFwdMsg``/``#appendonsend`` with
-everything after them), then becomes text with block elements as line breaks and goes the same way.
+dropped. An HTML-only mail becomes text first (`htmltext`, one line per block) without its quote
+containers (``blockquote``, ``div.gmail_quote``, ``div.yahoo_quoted``, Zimbra's ``hr#zwchr`` and
+Outlook's ``#divRplyFwdMsg``/``#appendonsend`` with everything after them), then goes the same way.
 
-We keep our own ~150 lines: email-reply-parser and mail-parser-reply read text only and know no
+We keep our own ~100 lines: email-reply-parser and mail-parser-reply read text only and know no
 Indonesian; talon needs lxml and scikit-learn and is barely maintained.
 """
 
 from __future__ import annotations
 
 import re
-from html.parser import HTMLParser
+
+from . import htmltext
 
 # "On <date> <name> wrote:" / "Pada <tanggal> <nama> menulis:", Gmail wraps it over two lines.
 _ATTRIBUTION_START = re.compile(r"^(?:on|pada)\s", re.I)
@@ -96,87 +97,5 @@ def _tidy(lines: list[str]) -> str:
 
 
 def html_to_text(html: str) -> str:
-    """HTML without its quoted parts, as text: block elements break lines, whitespace collapses."""
-    parser = _NewPartParser()
-    try:
-        parser.feed(html)
-        parser.close()
-    except (AssertionError, ValueError):  # html.parser's rare hard failures: keep what we have
-        pass
-    return "\n".join(line.strip() for line in "".join(parser.out).split("\n"))
-
-
-_BLOCKS = frozenset({
-    "address", "article", "blockquote", "center", "dd", "div", "dl", "dt", "footer", "h1", "h2", "h3", "h4",
-    "h5", "h6", "header", "hr", "li", "ol", "p", "pre", "section", "table", "tr", "ul",
-})
-_HIDDEN = frozenset({"script", "style", "title"})
-_QUOTE_CLASSES = frozenset({"gmail_quote", "gmail_quote_container", "yahoo_quoted", "gmail_signature",
-                            "moz-cite-prefix"})
-_STOP_IDS = frozenset({"zwchr", "divrplyfwdmsg", "appendonsend", "mail-editor-reference-message-container"})
-
-
-class _NewPartParser(HTMLParser):
-    """Collects text outside quote containers, and nothing after a stop marker."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.out: list[str] = []
-        self.stopped = False
-        self.skip_tag = ""  # tag name of the quote container being skipped
-        self.skip_depth = 0
-        self.hidden = 0
-        self.pre = 0
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if self.stopped:
-            return
-        if self.skip_tag:
-            self.skip_depth += tag == self.skip_tag
-            return
-        found = {name: (value or "") for name, value in attrs}
-        element_id = found.get("id", "").lower()
-        if element_id in _STOP_IDS:
-            self.stopped = True
-        elif tag == "blockquote" or element_id.startswith("yahoo_quoted") or (
-            _QUOTE_CLASSES & set(found.get("class", "").split())
-        ):
-            self.skip_tag, self.skip_depth = tag, 1
-        elif tag in _HIDDEN:
-            self.hidden += 1
-        elif tag == "br":
-            self.out.append("\n")
-        elif tag in ("td", "th") and self.out and not self.out[-1].endswith((" ", "\n")):
-            self.out.append(" ")
-        else:
-            self.pre += tag == "pre"
-            self._block_break(tag)
-
-    def handle_endtag(self, tag: str) -> None:
-        if self.stopped:
-            return
-        if self.skip_tag:
-            self.skip_depth -= tag == self.skip_tag
-            if self.skip_depth == 0:
-                self.skip_tag = ""
-                self._block_break("div")
-        elif tag in _HIDDEN:
-            self.hidden = max(0, self.hidden - 1)
-        else:
-            self.pre = max(0, self.pre - (tag == "pre"))
-            self._block_break(tag)
-
-    def handle_data(self, data: str) -> None:
-        if self.stopped or self.skip_tag or self.hidden:
-            return
-        if not self.pre:
-            data = re.sub(r"[ \t\r\n\f]+", " ", data)
-            if not self.out or self.out[-1].endswith("\n"):
-                data = data.lstrip(" ")  # source indentation between blocks is no text
-        if data:
-            self.out.append(data)
-
-    def _block_break(self, tag: str) -> None:
-        # A soft break: nested blocks give one line break, only <br> makes blank lines.
-        if tag in _BLOCKS and self.out and not self.out[-1].endswith("\n"):
-            self.out.append("\n")
+    """An HTML reply as text without its quoted parts, one line per block (what `new_text` reads)."""
+    return htmltext.html_to_text(html, compact=True, drop_quotes=True)

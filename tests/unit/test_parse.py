@@ -10,8 +10,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from mailticket.decode import decode_bytes, decode_header
 from mailticket.errors import Quarantine
-from mailticket.parse import decode_bytes, decode_header, html_to_text, parse, safe_filename
+from mailticket.htmltext import html_to_text
+from mailticket.parse import parse, safe_filename
 from mailticket.types import Address, Attachment
 
 MAIL_DIR = Path(__file__).resolve().parents[1] / "data" / "mail"
