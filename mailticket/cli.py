@@ -130,6 +130,22 @@ def app_for(args: argparse.Namespace):
     return App(settings_for(args))
 
 
+def database_for(args: argparse.Namespace):
+    """Settings and a session factory, without the pipeline: the read-only commands start fast."""
+    from .db.session import ensure_schema, make_engine, session_factory
+
+    settings = settings_for(args)
+    engine = make_engine(settings.database_url)
+    ensure_schema(engine)
+    return settings, session_factory(engine)
+
+
+def now():
+    from .clock import SystemClock
+
+    return SystemClock().now()
+
+
 def emit(args: argparse.Namespace, data, render: Callable[[], str]) -> None:
     if getattr(args, "json", False):
         json.dump(data, sys.stdout, ensure_ascii=False, indent=1)
@@ -192,17 +208,17 @@ def cmd_tickets_list(args: argparse.Namespace) -> int:
         within = parse_duration(args.due_within) if args.due_within else None
     except ValueError as exc:
         raise UsageError(f"--due-within: {exc}") from None
-    app = app_for(args)
-    tz, prefix, now = app.settings.helpdesk.tz, app.settings.helpdesk.token_prefix, app.clock.now()
-    with transaction(app.factory) as session:
-        tickets = list_tickets(session, args.status, args.category, now=now, overdue=args.overdue,
+    settings, factory = database_for(args)
+    tz, prefix, at = settings.helpdesk.tz, settings.helpdesk.token_prefix, now()
+    with transaction(factory) as session:
+        tickets = list_tickets(session, args.status, args.category, now=at, overdue=args.overdue,
                                due_within=within)
         data = [ticket_json(t, prefix, tz, full=False) for t in tickets]
 
     def render() -> str:
         rows = [[f"{prefix}#{t.number}", t.status, t.category + ("?" if t.needs_review else ""),
                  t.reporter, (local_iso(t.created_at, tz) or "")[:16].replace("T", " "),
-                 (local_iso(t.due_at, tz) or "")[:16].replace("T", " "), remaining(t, now), t.subject]
+                 (local_iso(t.due_at, tz) or "")[:16].replace("T", " "), remaining(t, at), t.subject]
                 for t in tickets]
         return table(rows, ["TOKEN", "STATUS", "CATEGORY", "REPORTER", "CREATED", "DUE", "LEFT", "SUBJECT"])
 
@@ -214,10 +230,10 @@ def cmd_tickets_show(args: argparse.Namespace) -> int:
     from .db.session import transaction
     from .views import get_ticket, ticket_json
 
-    app = app_for(args)
-    tz, prefix = app.settings.helpdesk.tz, app.settings.helpdesk.token_prefix
+    settings, factory = database_for(args)
+    tz, prefix = settings.helpdesk.tz, settings.helpdesk.token_prefix
     number = parse_token(args.token, prefix)
-    with transaction(app.factory) as session:
+    with transaction(factory) as session:
         ticket = get_ticket(session, number)
         if ticket is None:
             print(f"mailticket: no ticket {prefix}#{number}", file=sys.stderr)
@@ -245,9 +261,9 @@ def cmd_mail_list(args: argparse.Namespace) -> int:
     from .db.session import transaction
     from .views import kept_json, kept_mail, table
 
-    app = app_for(args)
-    tz, prefix = app.settings.helpdesk.tz, app.settings.helpdesk.token_prefix
-    with transaction(app.factory) as session:
+    settings, factory = database_for(args)
+    tz, prefix = settings.helpdesk.tz, settings.helpdesk.token_prefix
+    with transaction(factory) as session:
         data = [kept_json(raw, prefix, tz) for raw in kept_mail(session, args.kind)]
     emit(args, data, lambda: table(
         [[d["id"], d["kind"], d["from"] or "", d["subject"] or "", d["ticket"] or "", d["why"] or ""]
@@ -260,9 +276,9 @@ def cmd_quarantine_list(args: argparse.Namespace) -> int:
     from .db.session import transaction
     from .views import quarantine_json, table
 
-    app = app_for(args)
-    with transaction(app.factory) as session:
-        data = [quarantine_json(e, r, app.settings.helpdesk.tz) for e, r in quarantine.entries(session)]
+    settings, factory = database_for(args)
+    with transaction(factory) as session:
+        data = [quarantine_json(e, r, settings.helpdesk.tz) for e, r in quarantine.entries(session)]
     emit(args, data, lambda: table(
         [[d["id"], d["stage"], d["attempts"], d["source"], d["error"][:80]] for d in data],
         ["ID", "STAGE", "ATTEMPTS", "SOURCE", "ERROR"]))
@@ -301,9 +317,10 @@ def cmd_digest(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from .daemon import status
+    from .views import status
 
-    data = status(app_for(args))
+    _settings, factory = database_for(args)
+    data = status(factory)
     emit(args, data, lambda: _status_text(data))
     return EXIT_OK
 

@@ -19,8 +19,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
 
-from sqlalchemy import func, select
-
 from . import fetch
 from .clock import Clock, SystemClock
 from .config import Settings
@@ -215,23 +213,6 @@ def status_row(app: App, started: datetime) -> dict:
     return {"host": socket.gethostname(), "pid": os.getpid(), "started": _iso(started),
             "updated": _iso(app.clock.now()), "inbox": inbox.source, "inbox_state": inbox.state,
             "last_fetch": _iso(inbox.last_ok), "last_send": _iso(app.last_send)}
-
-
-def status(app: App) -> dict:
-    """What `mailticket status` prints: the daemons' status rows and the queues."""
-    with transaction(app.factory) as session:
-        def count(model, *where) -> int:
-            return session.scalar(select(func.count()).select_from(model).where(*where)) or 0
-
-        rows = session.scalars(select(models.Meta).where(models.Meta.key.like("status:%"))).all()
-        return {
-            "daemons": [json.loads(row.value) for row in rows],
-            "outbox_queued": count(models.Outbox, models.Outbox.status == "queued"),
-            "outbox_failed": count(models.Outbox, models.Outbox.status == "failed"),
-            "pending": count(models.RawMail, models.RawMail.state == "pending"),
-            "quarantined": count(models.RawMail, models.RawMail.state == "quarantined"),
-            "tickets_open": count(models.Ticket, models.Ticket.status != "closed"),
-        }
 
 
 def install_stop_signals() -> threading.Event:

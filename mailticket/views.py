@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta, tzinfo
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
 from .db import models
@@ -110,3 +111,20 @@ def table(rows: list[list[str]], headers: list[str]) -> str:
              for row in cells]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
+
+
+def status(factory) -> dict:
+    """What `mailticket status` prints: the daemons' status rows and the queues."""
+    with factory() as session:
+        def count(model, *where) -> int:
+            return session.scalar(select(func.count()).select_from(model).where(*where)) or 0
+
+        rows = session.scalars(select(models.Meta).where(models.Meta.key.like("status:%"))).all()
+        return {
+            "daemons": [json.loads(row.value) for row in rows],
+            "outbox_queued": count(models.Outbox, models.Outbox.status == "queued"),
+            "outbox_failed": count(models.Outbox, models.Outbox.status == "failed"),
+            "pending": count(models.RawMail, models.RawMail.state == "pending"),
+            "quarantined": count(models.RawMail, models.RawMail.state == "quarantined"),
+            "tickets_open": count(models.Ticket, models.Ticket.status != "closed"),
+        }
