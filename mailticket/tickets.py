@@ -62,8 +62,10 @@ class TicketWork:
         mail, settings = self.mail, self.p.settings
         reporter = self.who
         cc = [a.email for a in mail.cc if a.email and a.email not in self.p.own_addresses | {reporter}]
+        with self.session.no_autoflush:  # the register is its own row: nothing pending to flush for it
+            number = store.next_ticket_number(self.session, settings.helpdesk.first_number)
         ticket = models.Ticket(
-            number=store.next_ticket_number(self.session, settings.helpdesk.first_number),
+            number=number,
             subject=thread.strip_subject(mail.subject, settings.helpdesk.token_prefix) or "(tanpa subjek)",
             reporter=reporter, reporter_name=mail.sender.name if mail.sender else "",
             cc="\n".join(cc), status=Status.NEW.value, category=category, category_source=source,
@@ -104,11 +106,12 @@ class TicketWork:
         self.p.queue(self.session, out, ticket, self.now)
 
     def _recent_tickets_of(self, reporter: str) -> int:
-        """Tickets this sender opened within the last hour, this one included (flushed or not)."""
+        """Tickets this sender opened within the last hour, this one (not yet flushed) included."""
         t = models.Ticket
         since = self.now - timedelta(hours=1)
         stmt = select(func.count()).select_from(t).where(t.reporter == reporter, t.created_at >= since)
-        return self.session.scalar(stmt) or 0
+        with self.session.no_autoflush:  # earlier messages are flushed already; no need to flush this one
+            return (self.session.scalar(stmt) or 0) + 1
 
     def reply_address(self) -> str:
         """Where an answer to this mail goes; "" when we must not answer it."""
