@@ -41,6 +41,9 @@ SIZES_PER_FETCH = 500  # UIDs per FETCH RFC822.SIZE while planning the batches
 PROCESSED_FOLDER = "mailticket/processed"  # "/" is replaced by the server's hierarchy delimiter
 PROCESSED_FLAG = "$MailticketProcessed"
 IDLE_RENEW = 29 * 60  # RFC 2177: re-issue IDLE at least every 29 minutes
+# Some servers (Dovecot seen here) miss mail that arrives between SELECT and the start of IDLE
+# and announce it only when IDLE ends: leave and re-enter IDLE once, this soon after starting.
+IDLE_CONFIRM = 1.0
 NETWORK_ERRORS = (OSError, imaplib.IMAP4.error)  # ssl and socket errors are OSErrors; abort is an error
 
 ClientFactory = Callable[[Inbox], IMAPClient]
@@ -370,29 +373,34 @@ class ImapInbox:
     def _idle(self, client: IMAPClient, deadline: float, stop: threading.Event) -> None:
         client.idle()
         self._ok()
-        started = time.monotonic()
+        renew_at = time.monotonic() + IDLE_CONFIRM  # once early: mail that slipped in between SELECT and IDLE
         while not stop.is_set():
             now = time.monotonic()
             if now >= deadline:
                 break
-            if now - started >= self.idle_renew:
-                self._renew_idle(client)
-                started = now
-            step = min(1.0, deadline - now)
+            if now >= renew_at:
+                if self._renew_idle(client):
+                    return
+                renew_at = now + self.idle_renew
+            step = min(1.0, deadline - now, max(0.05, renew_at - now))
             responses = client.idle_check(timeout=step)
             if responses:
                 self._ok()
                 if any(_is_new_mail(r) for r in responses):
                     break
-            elif time.monotonic() - now < step / 2:
+            elif time.monotonic() - now < step / 2 and self._renew_idle(client):
                 # imapclient returns [] at once on EOF: leaving IDLE tells a dead connection apart
-                self._renew_idle(client)
+                return
         client.idle_done()
 
-    def _renew_idle(self, client: IMAPClient) -> None:
-        client.idle_done()
+    def _renew_idle(self, client: IMAPClient) -> bool:
+        """Leave and re-enter IDLE; True (and out of IDLE) when the server announced new mail on leaving."""
+        _text, responses = client.idle_done()
+        if any(_is_new_mail(r) for r in responses):
+            return True
         client.idle()
         self._ok()
+        return False
 
 
 def _delimiter(client: IMAPClient) -> str:
