@@ -177,16 +177,15 @@ class Renderer:
     def escalation(self, *, ticket: TicketView, text: str, history: Sequence[HistoryEntry] = (),
                    by: str = "") -> Rendered:
         """To the coordinators: summary, history, and the escalation text."""
-        rows = tuple((entry, EVENT_LABELS.get(entry.action, entry.action)) for entry in history)
-        return self._render("escalation", ticket, text=text, history=rows, by=by)
+        return self._render("escalation", ticket, text=text, history=_labelled(history), by=by)
 
     def warning(self, *, ticket: TicketView, now: datetime) -> Rendered:
         """To staff: the resolution target is near."""
         return self._render("warning", ticket, remaining=_due(ticket) - now)
 
-    def breach(self, *, ticket: TicketView, now: datetime) -> Rendered:
-        """To staff and coordinators: the resolution target has passed."""
-        return self._render("breach", ticket, overdue=now - _due(ticket))
+    def breach(self, *, ticket: TicketView, now: datetime, history: Sequence[HistoryEntry] = ()) -> Rendered:
+        """To staff and coordinators: the resolution target has passed, with the ticket's history."""
+        return self._render("breach", ticket, overdue=now - _due(ticket), history=_labelled(history))
 
     def digest(self, *, context: DigestContext) -> Rendered:
         """To the coordinators: the daily digest built by digest.build_digest."""
@@ -237,6 +236,10 @@ class Renderer:
 
 def _tags(tags: Tags) -> str | tuple[TagHelp, ...]:
     return tags if isinstance(tags, str) else tuple(tags)
+
+
+def _labelled(history: Sequence[HistoryEntry]) -> tuple[tuple[HistoryEntry, str], ...]:
+    return tuple((entry, EVENT_LABELS.get(entry.action, entry.action)) for entry in history)
 
 
 def _due(ticket: TicketView) -> datetime:

@@ -19,6 +19,7 @@ from .db import models
 from .db.session import transaction
 from .digest import DigestTicket
 from .render import Rendered
+from .staff import history
 from .types import Status
 
 log = logging.getLogger("mailticket.scheduler")
@@ -78,7 +79,7 @@ class Scheduler:
         if ticket.status != Status.ESCALATED.value:
             store.add_event(session, ticket, now, "status", "sla", f"{ticket.status} -> escalated")
             ticket.status = Status.ESCALATED.value
-        rendered = self.p.renderer.breach(ticket=self.p.ticket_view(ticket), now=now)
+        rendered = self.p.renderer.breach(ticket=self.p.ticket_view(ticket), now=now, history=history(ticket))
         self._alert(session, ticket, rendered, now, "breach")
 
     def _alert(self, session: Session, ticket: models.Ticket, rendered: Rendered, now: datetime,

@@ -120,10 +120,9 @@ class StaffReply:
         if not recipients:
             self._event("escalation-skipped", "no coordinators configured")
             return
-        history = [HistoryEntry(at=e.at, actor=e.by, action=e.type, text=e.detail[:200])
-                   for e in self.ticket.events]
+        by = self._staff_name() or self.w.who
         rendered = self.p.renderer.escalation(ticket=self.p.ticket_view(self.ticket), text=text,
-                                              history=history, by=self._staff_name() or self.w.who)
+                                              history=history(self.ticket), by=by)
         self.p.queue(self.session, rendered.outgoing(recipients), self.ticket, self.now)
 
     def _cmd_category(self, command: Command, body: str) -> None:
@@ -171,3 +170,8 @@ class StaffReply:
 
     def _event(self, type_: str, detail: str) -> None:
         store.add_event(self.session, self.ticket, self.now, type_, self.w.who, detail)
+
+
+def history(ticket: models.Ticket) -> list[HistoryEntry]:
+    """A ticket's events as the coordinators' mails show them."""
+    return [HistoryEntry(at=e.at, actor=e.by, action=e.type, text=e.detail[:200]) for e in ticket.events]

@@ -60,6 +60,8 @@ def test_warning_then_breach_each_once_across_restarts(desk):
     app_at(desk, clock).run_once()
     [breach] = mails(desk, "breach")
     assert "koord@lampungprov.go.id" in str(breach["To"])
+    text = breach.get_body(("plain",)).get_content()
+    assert "Riwayat" in text and "#tugaskan" in text
     ticket = desk.json("tickets", "show", "LPSE#1")
     assert ticket["status"] == "escalated" and ticket["escalated"] is True
     types = [e["type"] for e in ticket["events"]]
