@@ -21,7 +21,8 @@ from imapclient import IMAPClient
 from imapclient.exceptions import LoginError
 
 from .config import Inbox, Settings, Smtp
-from .imap import PROCESSED_FLAG, PROCESSED_FOLDER, connect
+from .imap import PROCESSED_FLAG, PROCESSED_FOLDER, connect, login
+from .oauth import TokenError, token_provider
 from .smtp import make_client
 
 USUAL = {"imap": {993: "ssl", 143: "starttls"}, "smtp": {465: "ssl", 587: "starttls", 25: "starttls"}}
@@ -93,12 +94,16 @@ def check_imap(inbox: Inbox, report: Report, ssl_context: ssl.SSLContext | None,
 
 def imap_login(client: IMAPClient, inbox: Inbox, report: Report) -> bool:
     hints = login_hints("imap", inbox.host, inbox.username)
-    if not inbox.username or not inbox.password:
+    provider = token_provider(inbox.oauth2_token_command, inbox.oauth2_token_file)
+    if not inbox.username or not (inbox.password or provider):
         report.bad("imap: inbox.username and a password are needed "
-                   "(inbox.password or MAILTICKET_IMAP_PASSWORD)", *hints[1:])
+                   "(inbox.password or MAILTICKET_IMAP_PASSWORD, or inbox.oauth2_token_command)", *hints[1:])
         return False
     try:
-        client.login(inbox.username, inbox.password)
+        login(client, inbox, provider)
+    except TokenError as exc:
+        report.bad(f"imap: no OAuth2 access token: {exc}")
+        return False
     except LoginError as exc:
         report.bad(f"imap: authentication failed for {inbox.username}: {describe(exc)}", *hints)
         return False

@@ -76,6 +76,8 @@ class Inbox:
     idle: bool = True
     poll_interval: timedelta = timedelta(seconds=60)
     stall_alert: timedelta = timedelta(minutes=15)  # no good fetch/IDLE for this long: tell coordinators
+    oauth2_token_command: str = ""  # XOAUTH2 instead of the password: prints an access token
+    oauth2_token_file: Path | None = None  # or a file an outside helper keeps fresh
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,9 @@ class Smtp:
     security: str = "starttls"
     username: str = ""
     password: str = field(default="", repr=False)
+    oauth2_token_command: str = ""
+    oauth2_token_file: Path | None = None
+    sent_folder: str = ""  # IMAP folder to keep a copy of what we send ("": none; Gmail's SMTP does it)
 
 
 @dataclass(frozen=True)
@@ -246,7 +251,8 @@ def _helpdesk(data: dict, source: str) -> Helpdesk:
 
 def _inbox(data: dict, source: str, base: Path) -> Inbox:
     r = _Reader(source, data, "inbox", {"kind", "host", "port", "security", "username", "password",
-                                         "folder", "idle", "poll_interval", "path", "stall_alert"})
+                                         "folder", "idle", "poll_interval", "path", "stall_alert",
+                                         "oauth2_token_command", "oauth2_token_file"})
     return Inbox(
         kind=r.choice("kind", "maildir" if "inbox" not in data else "imap", ("imap", "maildir")),
         path=r.path("path", "var/mail", base),
@@ -259,11 +265,14 @@ def _inbox(data: dict, source: str, base: Path) -> Inbox:
         idle=r.get("idle", bool, True),
         poll_interval=r.duration("poll_interval", "60s"),
         stall_alert=r.duration("stall_alert", "15m"),
+        oauth2_token_command=r.get("oauth2_token_command", str, ""),
+        oauth2_token_file=r.path("oauth2_token_file", "", base) if r.data.get("oauth2_token_file") else None,
     )
 
 
 def _smtp(data: dict, source: str, base: Path) -> Smtp:
-    r = _Reader(source, data, "smtp", {"kind", "host", "port", "security", "username", "password", "path"})
+    r = _Reader(source, data, "smtp", {"kind", "host", "port", "security", "username", "password", "path",
+                                        "oauth2_token_command", "oauth2_token_file", "sent_folder"})
     return Smtp(
         kind=r.choice("kind", "directory" if "smtp" not in data else "smtp", ("smtp", "directory")),
         path=r.path("path", "var/outbox", base),
@@ -272,6 +281,9 @@ def _smtp(data: dict, source: str, base: Path) -> Smtp:
         security=r.choice("security", "starttls", ("ssl", "starttls", "none")),
         username=r.get("username", str, ""),
         password=os.environ.get("MAILTICKET_SMTP_PASSWORD") or r.get("password", str, ""),
+        oauth2_token_command=r.get("oauth2_token_command", str, ""),
+        oauth2_token_file=r.path("oauth2_token_file", "", base) if r.data.get("oauth2_token_file") else None,
+        sent_folder=r.get("sent_folder", str, ""),
     )
 
 

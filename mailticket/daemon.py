@@ -23,8 +23,18 @@ from . import fetch
 from .clock import Clock, SystemClock
 from .config import Settings
 from .db import models
-from .db.session import ensure_schema, make_engine, session_factory, transaction
+from .db.session import (
+    DB_ERRORS,
+    db_error_line,
+    ensure_schema,
+    make_engine,
+    session_factory,
+    transaction,
+    wait_for_database,
+)
 from .errors import SourceUnavailable
+from .lease import InboxLease
+from .oauth import token_provider
 from .pipeline import Outcome, Pipeline
 from .scheduler import Scheduler
 from .send import DirectoryTransport, SendReport, Transport, send_queued
@@ -32,6 +42,7 @@ from .send import DirectoryTransport, SendReport, Transport, send_queued
 log = logging.getLogger("mailticket.daemon")
 HEARTBEAT = 300.0  # seconds between heartbeat log lines
 ERROR_PAUSE = 5.0  # seconds to wait after a failed cycle before the next
+STANDBY_PAUSE = 5.0  # a stand-by tries the inbox lease at least this often (takeover well within 15 s)
 TICK = 60.0  # seconds: the longest wait between two cycles (SLA checks, digest time)
 
 
@@ -62,11 +73,22 @@ class App:
 
     @cached_property
     def transport(self) -> Transport:
-        if self.settings.smtp.kind == "directory":
-            return DirectoryTransport(self.settings.smtp.path)
+        smtp, inbox = self.settings.smtp, self.settings.inbox
+        if smtp.kind == "directory":
+            return DirectoryTransport(smtp.path)
         from .smtp import SmtpTransport
 
-        return SmtpTransport(self.settings.smtp)
+        transport = SmtpTransport(smtp, token_provider=token_provider(smtp.oauth2_token_command,
+                                                                      smtp.oauth2_token_file))
+        if smtp.sent_folder and inbox.kind == "imap":
+            from .imap import SentCopies
+
+            return SentCopies(transport, inbox, smtp.sent_folder, self._imap_token)
+        return transport
+
+    @cached_property
+    def _imap_token(self):
+        return token_provider(self.settings.inbox.oauth2_token_command, self.settings.inbox.oauth2_token_file)
 
     @cached_property
     def inbox(self):
@@ -76,7 +98,13 @@ class App:
         from .imap import ImapInbox
 
         retry_for = 30.0 if self.once else 300.0
-        return ImapInbox(self.settings.inbox, self.factory, self.clock, retry_for=retry_for)
+        return ImapInbox(self.settings.inbox, self.factory, self.clock, retry_for=retry_for,
+                         token_provider=self._imap_token)
+
+    @cached_property
+    def lease(self) -> InboxLease:
+        """Whether this instance reads the inbox (PostgreSQL: one reader per mailbox; SQLite: always)."""
+        return InboxLease(self.engine, self.inbox.source)
 
     def process(self, totals: Totals, progress=None) -> None:
         outcomes = self.pipeline.process_pending()
@@ -121,8 +149,9 @@ class App:
         """One cycle: what is pending, what is new in the inbox, SLA and digest, then send."""
         totals = Totals()
         self.process(totals)
-        totals.new += self.inbox.fetch_new(stop)
-        self.process(totals)
+        if self.lease.acquire():
+            totals.new += self.inbox.fetch_new(stop)
+            self.process(totals)
         self.scheduler.tick()
         self.send()
         return totals
@@ -139,6 +168,7 @@ class Daemon:
         self.started = app.clock.now()
         self.next_heartbeat = 0.0
         self.stalled = False
+        self.reader_since: datetime | None = None  # when this instance became the inbox reader
 
     def loop(self) -> None:
         settings = self.app.settings
@@ -150,12 +180,16 @@ class Daemon:
                 pause = min(settings.inbox.poll_interval.total_seconds(), TICK)
                 if not self.cycle():
                     pause = ERROR_PAUSE
+                if not self.app.lease.held():
+                    pause = min(pause, STANDBY_PAUSE)
                 self.report()
                 self.watch()
                 if not self.stop.is_set():
                     self.app.inbox.wait(pause, self.stop)
         finally:
+            self.app.lease.release()
             self.app.inbox.close()
+            self.forget_status()
             log.info("daemon stopped")
 
     def cycle(self) -> bool:
@@ -164,6 +198,10 @@ class Daemon:
             totals = self.app.run_once(self.stop)
         except SourceUnavailable as exc:
             log.error("inbox unavailable: %s; trying again in %.0fs", exc, ERROR_PAUSE)
+            return False
+        except DB_ERRORS as exc:
+            log.error("database unavailable: %s; retrying with backoff", db_error_line(exc))
+            wait_for_database(self.app.engine, self.stop)
             return False
         except Exception:  # noqa: BLE001 - the daemon must outlive any one failed cycle
             log.exception("cycle failed; trying again in %.0fs", ERROR_PAUSE)
@@ -177,7 +215,9 @@ class Daemon:
         data = status_row(self.app, self.started)
         try:
             with transaction(self.app.factory) as session:
-                session.merge(models.Meta(key=f"status:{socket.gethostname()}", value=json.dumps(data)))
+                session.merge(models.Meta(key=f"status:{data['host']}:{data['pid']}", value=json.dumps(data)))
+        except DB_ERRORS as exc:
+            log.warning("could not write the status row: %s", db_error_line(exc))
         except Exception:  # noqa: BLE001 - status is best effort; the next cycle tries again
             log.warning("could not write the status row", exc_info=True)
         if time.monotonic() >= self.next_heartbeat:
@@ -186,10 +226,24 @@ class Daemon:
                      data["last_fetch"] or "-", data["last_send"] or "-")
 
 
+    def forget_status(self) -> None:
+        """A daemon that stops takes its status row with it."""
+        try:
+            with transaction(self.app.factory) as session:
+                row = session.get(models.Meta, f"status:{socket.gethostname()}:{os.getpid()}")
+                if row is not None:
+                    session.delete(row)
+        except DB_ERRORS as exc:
+            log.warning("could not remove the status row: %s", db_error_line(exc))
+
     def watch(self) -> None:
         """Tell the coordinators once when the inbox has not been read for too long, once when it is."""
         now = self.app.clock.now()
-        last = self.app.inbox.last_ok or self.started
+        if not self.app.lease.held():  # a stand-by reads nothing; the reader watches the inbox
+            self.reader_since = None
+            return
+        self.reader_since = self.reader_since or now
+        last = self.app.inbox.last_ok or self.reader_since
         stalled = now - last > self.app.settings.inbox.stall_alert
         if stalled == self.stalled:
             return

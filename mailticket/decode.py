@@ -2,8 +2,9 @@
 
 Headers: folding unfolded, undeclared 8-bit bytes read as UTF-8 else cp1252/latin-1, RFC 2047
 encoded words decoded in any charset Python knows (RFC 2231 language suffixes ignored, broken
-base64 repaired). Bytes: the declared charset, else UTF-8, else cp1252, else latin-1.
-Used by parse.
+base64 repaired), control characters (NUL, CR LF from an encoded word, terminal escapes) turned
+into spaces: a decoded value is one line of text for reading. Bytes: the declared charset, else
+UTF-8, else cp1252, else latin-1. Used by parse.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import re
 _ENCODED_WORD = re.compile(r"=\?([^?\s]+)\?([QqBb])\?([^?\s]*)\?=")
 _SPACE_ONLY = re.compile(r"[ \t\r\n]*")
 _FOLD = re.compile(r"\r?\n[ \t]+")  # folding whitespace becomes one space: values are for reading
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 # Text labelled latin-1 is really cp1252 far more often (browsers do the same); 8-bit text
 # labelled ASCII is mislabelled, so it is treated as undeclared.
 _CHARSET_ALIASES = {"iso8859-1": "cp1252", "ascii": None}  # keys are codecs.lookup() names
@@ -24,9 +26,9 @@ _CHARSET_ALIASES = {"iso8859-1": "cp1252", "ascii": None}  # keys are codecs.loo
 def decode_header(raw: str) -> str:
     """Unfold and decode one raw header value (8-bit bytes and RFC 2047 encoded words)."""
     value = unfold(raw).strip()
-    if "=?" not in value:
-        return value
-    return _decode_words(value)
+    if "=?" in value:
+        value = _decode_words(value)
+    return _CONTROL.sub(" ", value).strip()
 
 
 def unfold(raw: str) -> str:

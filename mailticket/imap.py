@@ -47,6 +47,7 @@ IDLE_CONFIRM = 1.0
 NETWORK_ERRORS = (OSError, imaplib.IMAP4.error)  # ssl and socket errors are OSErrors; abort is an error
 
 ClientFactory = Callable[[Inbox], IMAPClient]
+TokenProvider = Callable[[], str]
 
 
 class ImapUnavailable(SourceUnavailable):
@@ -178,7 +179,7 @@ class ImapInbox:
         if self._client is None:
             client = self.client_factory(self.settings)
             try:
-                self._login(client)
+                login(client, self.settings, self.token_provider)
             except BaseException:
                 _shutdown(client)
                 raise
@@ -186,12 +187,6 @@ class ImapInbox:
             where = self.settings
             self._set_state("connected", f"{where.host}:{where.port} ({where.security})")
         return self._client
-
-    def _login(self, client: IMAPClient) -> None:
-        if self.token_provider is not None:
-            client.oauth2_login(self.settings.username, self.token_provider())
-        else:
-            client.login(self.settings.username, self.settings.password)
 
     def _drop(self, reason: BaseException) -> None:
         client, self._client = self._client, None
@@ -411,8 +406,50 @@ def _delimiter(client: IMAPClient) -> str:
     return "/"
 
 
+def login(client: IMAPClient, settings: Inbox, token_provider: TokenProvider | None) -> None:
+    """XOAUTH2 with a fresh token when a provider is configured, else the password."""
+    if token_provider is not None:
+        client.oauth2_login(settings.username, token_provider())
+    else:
+        client.login(settings.username, settings.password)
+
+
 def _shutdown(client: IMAPClient) -> None:
     try:
         client.shutdown()
     except (*NETWORK_ERRORS, ValueError):
         pass
+
+
+class SentCopies:
+    """A transport wrapper: keeps a copy of each accepted mail in an IMAP folder (`smtp.sent_folder`).
+
+    Gmail's SMTP files sent mail by itself; other servers may not. A failed copy is logged and
+    never undoes or repeats a delivery.
+    """
+
+    def __init__(self, transport, settings: Inbox, folder: str, token_provider: TokenProvider | None = None,
+                 client_factory: ClientFactory | None = None):
+        self.transport, self.settings, self.folder = transport, settings, folder
+        self.token_provider, self.client_factory = token_provider, client_factory or connect
+
+    def deliver(self, rows: list[models.Outbox]) -> dict[int, Exception | None]:
+        results = self.transport.deliver(rows)
+        accepted = [row.data for row in rows if results.get(row.id) is None]
+        if accepted:
+            self._append(accepted)
+        return results
+
+    def _append(self, messages: list[bytes]) -> None:
+        try:
+            client = self.client_factory(self.settings)
+            try:
+                login(client, self.settings, self.token_provider)
+                if not client.folder_exists(self.folder):
+                    client.create_folder(self.folder)
+                for data in messages:
+                    client.append(self.folder, data, flags=[b"\\Seen"])
+            finally:
+                _shutdown(client)
+        except (*NETWORK_ERRORS, LoginError) as exc:
+            log.warning("stage=send cannot keep copies in %s: %s: %s", self.folder, type(exc).__name__, exc)

@@ -33,6 +33,9 @@ from mailticket.htmltext import html_to_text
 from mailticket.types import Address, Attachment, Mail
 
 _MSG_ID = re.compile(r"<[^<>\s]+>")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_WORD = re.compile(r"=\?[^?\s]+\?[QqBb]\?[^?\s]*\?=")  # an RFC 2047 encoded word
+_HIDDEN = re.compile("\ue000([0-9]+)\ue001")
 _BAD_FILENAME_CHARS = frozenset({"Cc", "Cf", "Cs", "Co", "Zl", "Zp"})
 _FALLBACK_EXT = {
     "message/rfc822": ".eml",
@@ -152,12 +155,34 @@ def _raw_values(message: Message, name: str) -> list[str]:
 
 
 def _parse_addresses(raw: str) -> list[Address]:
-    # Parse before decoding: a decoded display name may contain "," or "<".
+    # Parse before decoding: a decoded display name may contain "," or "<". Encoded words are
+    # hidden from the parser as well: senders put ":" or "," in them unencoded, which would
+    # read as a group or a list and lose the address (found by the hardening tests).
+    words: list[str] = []
+
+    def hide(match: re.Match[str]) -> str:
+        words.append(match.group())
+        return f"\ue000{len(words) - 1}\ue001"
+
+    def restore(text: str) -> str:
+        return _HIDDEN.sub(lambda m: words[int(m.group(1))], text)
+
     found = []
-    for name, addr in get_addresses(raw):
-        if "@" in addr:
-            found.append(Address(decode_header(name), addr.strip().lower()))
+    for name, addr in _mailboxes(_WORD.sub(hide, raw)):
+        addr = restore(addr).strip().lower()
+        if "@" in addr and not _CONTROL.search(addr):  # NUL or CR LF in it: not an address at all
+            found.append(Address(decode_header(restore(name)), addr))
     return found
+
+
+def _mailboxes(raw: str) -> list[tuple[str, str]]:
+    """mail-parser's mailboxes; for "Dinas PU: Budi <b@x.id>" (a stray ":") its one recovered candidate."""
+    defects: list[dict] = []
+    pairs = get_addresses(raw, defects=defects)
+    if any("@" in addr for _name, addr in pairs):
+        return pairs
+    candidates = [c for d in defects for c in d.get("candidates", ()) if "@" in c.get("address", "")]
+    return [(candidates[0]["display_name"], candidates[0]["address"])] if len(candidates) == 1 else pairs
 
 
 def _addresses(message: Message, name: str) -> tuple[Address, ...]:
@@ -212,7 +237,8 @@ def _part_text(part: Message) -> str:
     data = part.get_payload(decode=True)
     if not isinstance(data, bytes):
         return ""
-    return decode_bytes(data, part.get_content_charset())
+    # NUL is never text: PostgreSQL refuses it, terminals and mail clients cut at it
+    return decode_bytes(data, part.get_content_charset()).replace("\x00", "")
 
 
 def _attachment(part: Message, number: int) -> Attachment:

@@ -92,7 +92,8 @@ class Pipeline:
         outcomes: list[Outcome] = []
         while True:
             with transaction(self.factory) as session:
-                ids = store.pending_raw_ids(session, BATCH) if only is None else only[:BATCH]
+                ids = (store.pending_raw_ids(session, BATCH) if only is None
+                       else store.claim_raw_ids(session, only[:BATCH]))
                 if not ids:
                     return outcomes
                 outcomes.extend(self._process_batch(session, ids))

@@ -17,7 +17,8 @@ from .db import models
 def record(session: Session, raw: models.RawMail, stage: str, error: str, trace: str, now: datetime) -> None:
     """Quarantine `raw` (in the caller's transaction), counting the attempt if it was here before."""
     raw.state, raw.reason = "quarantined", f"{stage}: {error}"[:2000]
-    entry = session.scalars(select(models.QuarantineEntry).where(models.QuarantineEntry.raw_id == raw.id)).first()
+    q = models.QuarantineEntry
+    entry = session.scalars(select(q).where(q.raw_id == raw.id)).first()
     if entry is None:
         session.add(models.QuarantineEntry(raw_id=raw.id, stage=stage, error=error, traceback=trace,
                                            attempts=1, created_at=now, updated_at=now, released_at=None))

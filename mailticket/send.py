@@ -2,7 +2,12 @@
 
 A row is marked sent only after the transport accepted it. The directory transport is
 idempotent (one file per row, written atomically), so a crash between delivery and marking
-never writes the same mail twice.
+never writes the same mail twice. Over SMTP a crash in that moment sends the chunk in hand again:
+delivery is at least once, never lost.
+
+On PostgreSQL the rows of a chunk are claimed (FOR UPDATE SKIP LOCKED) in the transaction that
+delivers them and marks them, so instances sharing the database each send different mail. Chunks
+are smaller there, which keeps what a crash could repeat small and spreads the work.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from .db.session import transaction
 
 log = logging.getLogger("mailticket.send")
 CHUNK = 200
+CHUNK_SHARED = 20  # PostgreSQL: rows per claim, per SMTP connection and per commit
 
 
 class TemporaryFailure(Exception):
@@ -96,20 +102,25 @@ def send_queued(factory: sessionmaker[Session], transport: Transport, clock: Clo
     report = SendReport()
     while True:
         with transaction(factory) as session:
-            rows = _due_rows(session, clock, CHUNK)
+            shared = session.get_bind().dialect.name == "postgresql"
+            chunk = CHUNK_SHARED if shared else CHUNK
+            rows = _due_rows(session, clock, chunk, claim=shared)
             if not rows:
                 return report
             results = transport.deliver(rows)
             for row in rows:
                 _settle(row, results.get(row.id), clock, max_attempts, report)
-        if len(rows) < CHUNK:
+        if len(rows) < chunk:
             return report
 
 
-def _due_rows(session: Session, clock: Clock, limit: int) -> list[models.Outbox]:
+def _due_rows(session: Session, clock: Clock, limit: int, claim: bool = False) -> list[models.Outbox]:
+    """Queued rows that are due, oldest first; `claim`: lock them, skipping rows others hold."""
     stmt = (select(models.Outbox).where(models.Outbox.status == "queued",
                                          models.Outbox.next_attempt_at <= clock.now())
             .order_by(models.Outbox.id).limit(limit))
+    if claim:
+        stmt = stmt.with_for_update(skip_locked=True)
     return list(session.scalars(stmt))
 
 

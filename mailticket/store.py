@@ -3,34 +3,63 @@
 Raw mail is kept with `keep_raw` and committed before anything else reads it; everything else
 here runs in the pipeline's transaction so a ticket, its events and its outbox rows commit
 together or not at all.
+
+Several instances on one PostgreSQL database share the work through row locks, not messages:
+`pending_raw_ids` claims rows with FOR UPDATE SKIP LOCKED for the caller's transaction, and ticket
+numbers come from the sequence `ticket_number_seq` (migration 0004). SQLite has one writer at a
+time and keeps its counters row.
+
+Deferral rule (PostgreSQL): a claimed message whose In-Reply-To or References names an older raw
+message that is still pending and not in this batch (another instance holds it, or it was
+committed after we looked), or one deferred in this batch, is left pending for a later round, so
+that a reply is never processed before the report it answers.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import logging
+import re
 import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 
-from sqlalchemy import case, func, select, update
+from sqlalchemy import Sequence as DbSequence
+from sqlalchemy import case, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from .db import models
 from .types import Mail, RawMail, ThreadKey
 
+log = logging.getLogger("mailticket.store")
+
 _MESSAGE_ID_HEAD = 16384  # bytes of header we search for a Message-ID when keeping raw mail
+_MSG_ID = re.compile(rb"<[^<>\s]{1,996}>")
+_FOLD = re.compile(rb"\r?\n[ \t]+")
+_REFERENCES_USED = 20  # In-Reply-To and the newest References looked at for the deferral rule
+TICKET_SEQUENCE = "ticket_number_seq"
+_FLOOR_JUMP = 1000  # below first_number by more than this: setval; closer: draw numbers up to it
+_FLOOR_LOCK = 0x6D74666C6F6F72  # advisory lock key ("mtfloor") while moving the sequence up
+
+
+def _postgres(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
 
 
 def _insert(session: Session, table):
     """The dialect's INSERT, which knows ON CONFLICT DO NOTHING."""
-    dialect = session.get_bind().dialect.name
-    return (postgresql if dialect == "postgresql" else sqlite).insert(table)
+    return (postgresql if _postgres(session) else sqlite).insert(table)
+
+
+def _head(data: bytes) -> bytes:
+    return data[:_MESSAGE_ID_HEAD].split(b"\n\n", 1)[0].split(b"\r\n\r\n", 1)[0]
 
 
 def sniff_message_id(data: bytes) -> str:
     """The Message-ID from the header block, cheaply, before the message is parsed."""
-    head = data[:_MESSAGE_ID_HEAD].split(b"\n\n", 1)[0].split(b"\r\n\r\n", 1)[0]
+    head = _head(data)
     for line in head.splitlines():
         if line[:11].lower() == b"message-id:":
             return line[11:].strip().decode("ascii", "replace")[:998]
@@ -55,10 +84,68 @@ def keep_raw(session: Session, raws: Iterable[RawMail], now: datetime) -> int:
     return len(rows)
 
 
+def sniff_references(data: bytes) -> list[str]:
+    """In-Reply-To, then References newest first, from the raw header block (unfolded)."""
+    in_reply_to: list[bytes] = []
+    references: list[bytes] = []
+    for line in _FOLD.sub(b" ", _head(data)).splitlines():
+        name = line[:12].lower()
+        if name.startswith(b"in-reply-to:"):
+            in_reply_to += _MSG_ID.findall(line, 12)
+        elif name.startswith(b"references:"):
+            references += _MSG_ID.findall(line, 11)
+    found = dict.fromkeys(ref.decode("ascii", "replace") for ref in [*in_reply_to, *reversed(references)])
+    return list(found)[:_REFERENCES_USED]
+
+
 def pending_raw_ids(session: Session, limit: int) -> list[int]:
-    """Raw messages not yet processed, oldest first, so a report precedes its replies."""
-    stmt = select(models.RawMail.id).where(models.RawMail.state == "pending").order_by(models.RawMail.id)
-    return list(session.scalars(stmt.limit(limit)))
+    """Raw messages to process now, oldest first, so a report precedes its replies.
+
+    PostgreSQL: claimed for the caller's transaction (other instances skip them), minus the
+    deferred ones (see the module docstring); they stay pending and come back in a later round.
+    """
+    raw = models.RawMail
+    stmt = select(raw.id).where(raw.state == "pending").order_by(raw.id).limit(limit)
+    if not _postgres(session):
+        return list(session.scalars(stmt))
+    # the header block only: the batch loads each message's bytes when it gets to it
+    stmt = stmt.add_columns(func.substr(raw.data, 1, _MESSAGE_ID_HEAD)).with_for_update(skip_locked=True)
+    heads = {raw_id: bytes(head) for raw_id, head in session.execute(stmt)}
+    deferred = _deferred(session, heads)
+    return [raw_id for raw_id in heads if raw_id not in deferred]
+
+
+def claim_raw_ids(session: Session, ids: Sequence[int]) -> list[int]:
+    """Of the given raw ids, those still pending that this transaction now holds (quarantine retry)."""
+    if not ids:
+        return []
+    stmt = (select(models.RawMail.id).where(models.RawMail.id.in_(ids), models.RawMail.state == "pending")
+            .order_by(models.RawMail.id))
+    if _postgres(session):
+        stmt = stmt.with_for_update(skip_locked=True)
+    return list(session.scalars(stmt))
+
+
+def _deferred(session: Session, heads: dict[int, bytes]) -> set[int]:
+    """Ids of claimed rows (id -> header bytes, oldest first) that must wait for an older message."""
+    refs = {raw_id: sniff_references(head) for raw_id, head in heads.items()}
+    wanted = sorted({ref for found in refs.values() for ref in found})
+    if not wanted:
+        return set()
+    pending: dict[str, list[int]] = {}
+    stmt = select(models.RawMail.message_id, models.RawMail.id).where(
+        models.RawMail.message_id.in_(wanted), models.RawMail.state == "pending")
+    for message_id, raw_id in session.execute(stmt):
+        pending.setdefault(message_id, []).append(raw_id)
+    deferred: set[int] = set()
+    for raw_id, found in refs.items():  # oldest first: a deferred parent defers its replies too
+        waits_for = [earlier for ref in found for earlier in pending.get(ref, ())
+                     if earlier < raw_id and (earlier not in heads or earlier in deferred)]
+        if waits_for:
+            deferred.add(raw_id)
+            log.info("stage=store raw=%d decision=deferred waits_for=raw:%d (still pending)", raw_id,
+                     min(waits_for))
+    return deferred
 
 
 def ticket_by_number(session: Session, number: int) -> models.Ticket | None:
@@ -96,16 +183,49 @@ def find_ticket(session: Session, key: ThreadKey) -> tuple[models.Ticket | None,
 
 
 def next_ticket_number(session: Session, first_number: int) -> int:
-    """Take the next number of the register; `first_number` raises the floor, never lowers it."""
+    """Take the next number of the register; `first_number` raises the floor, never lowers it.
+
+    PostgreSQL: from the sequence, so instances never wait for each other; a number drawn by a
+    transaction that rolls back (a crash, a message quarantined after it was numbered) is not
+    given again, which leaves a gap. SQLite: the counters row, in the caller's transaction.
+    """
+    if _postgres(session):
+        return _sequence_number(session, first_number)
     counter = models.Counter
     floor = first_number - 1
     bumped = case((counter.value < floor, floor), else_=counter.value) + 1
     stmt = update(counter).where(counter.name == "ticket").values(value=bumped).returning(counter.value)
     number = session.execute(stmt).scalar()
     if number is None:
-        session.execute(_insert(session, counter).on_conflict_do_nothing(), {"name": "ticket", "value": floor})
+        first = {"name": "ticket", "value": floor}
+        session.execute(_insert(session, counter).on_conflict_do_nothing(), first)
         number = session.execute(stmt).scalar()
     return int(number)
+
+
+def _sequence_number(session: Session, first_number: int) -> int:
+    sequence = DbSequence(TICKET_SEQUENCE)
+    number = session.scalar(select(sequence.next_value()))
+    if number < first_number - _FLOOR_JUMP:
+        # Far below the floor: move the sequence up once. The lock keeps two instances from doing
+        # it at the same time, and the WHERE makes it forward only.
+        with _advisory_lock(session, _FLOOR_LOCK):
+            session.execute(text(f"SELECT setval('{TICKET_SEQUENCE}', :floor) FROM {TICKET_SEQUENCE} "
+                                 "WHERE last_value < :floor"), {"floor": first_number - 1})
+        number = session.scalar(select(sequence.next_value()))
+    while number < first_number:  # close below it: draw up to it, which never moves it back
+        number = session.scalar(select(sequence.next_value()))
+    return int(number)
+
+
+@contextlib.contextmanager
+def _advisory_lock(session: Session, key: int) -> Iterator[None]:
+    """A session-level advisory lock for a moment, released before the transaction ends."""
+    session.execute(text("SELECT pg_advisory_lock(:key)"), {"key": key})
+    try:
+        yield
+    finally:
+        session.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
 
 
 def secret(session: Session, configured: str) -> bytes:

@@ -61,7 +61,8 @@ class TicketWork:
     def _new_ticket(self, category: str, source: str) -> models.Ticket:
         mail, settings = self.mail, self.p.settings
         reporter = self.who
-        cc = [a.email for a in mail.cc if a.email and a.email not in self.p.own_addresses | {reporter}]
+        cc = [a.email for a in mail.cc if a.email and a.email not in self.p.own_addresses | {reporter}
+              and not is_unanswerable(a.email)]  # never relay to no-reply or mailer-daemon
         with self.session.no_autoflush:  # the register is its own row: nothing pending to flush for it
             number = store.next_ticket_number(self.session, settings.helpdesk.first_number)
         ticket = models.Ticket(

@@ -121,7 +121,7 @@ def status(factory) -> dict:
 
         rows = session.scalars(select(models.Meta).where(models.Meta.key.like("status:%"))).all()
         return {
-            "daemons": [json.loads(row.value) for row in rows],
+            "daemons": [json.loads(row.value) for row in rows],  # each with "updated": stale = gone
             "outbox_queued": count(models.Outbox, models.Outbox.status == "queued"),
             "outbox_failed": count(models.Outbox, models.Outbox.status == "failed"),
             "pending": count(models.RawMail, models.RawMail.state == "pending"),

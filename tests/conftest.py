@@ -6,14 +6,15 @@ import json
 import subprocess
 import sys
 import textwrap
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
-from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 
-pytest_plugins = ["tests.servers.fixtures"]  # real Dovecot and SMTP servers on loopback
+# real Dovecot, SMTP and PostgreSQL servers on loopback
+pytest_plugins = ["tests.servers.fixtures", "tests.servers.postgres"]
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"
@@ -27,7 +28,7 @@ def make_mail(subject: str, body: str, sender: str = "Budi <budi@example.co.id>"
     msg["From"] = sender
     msg["To"] = to
     msg["Subject"] = subject
-    msg["Date"] = format_datetime(date or datetime(2026, 11, 25, 3, 0, tzinfo=timezone.utc))
+    msg["Date"] = format_datetime(date or datetime(2026, 11, 25, 3, 0, tzinfo=UTC))
     msg["Message-ID"] = msgid or make_msgid(domain="example.co.id")
     if in_reply_to:
         msg["In-Reply-To"] = in_reply_to
@@ -49,7 +50,7 @@ class Helpdesk:
         for sub in ("cur", "new", "tmp"):
             (self.inbox / sub).mkdir(parents=True, exist_ok=True)
         self.config = root / "mailticket.toml"
-        self.config.write_text(textwrap.dedent(f"""\
+        self.config.write_text(textwrap.dedent("""\
             [helpdesk]
             address = "provlampunglpse@gmail.com"
             [database]

@@ -1,23 +1,42 @@
-"""Engine and transactions. SQLite gets WAL, a busy timeout and real SAVEPOINTs; PostgreSQL as is."""
+"""Engine and transactions. SQLite gets WAL, a busy timeout and real SAVEPOINTs; PostgreSQL gets
+pre-ping, a connect timeout and TCP keepalives, and its schema upgrades take an advisory lock so that
+instances started together migrate once. `wait_for_database` backs off while the database is away.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import logging
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event, inspect, text
+from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
+from tenacity import Retrying, retry_if_exception_type, stop_never, wait_exponential_jitter
 
 from ..errors import ConfigError
 
-SCHEMA_HEAD = "0003"  # the newest Alembic revision; a test keeps it equal to the scripts
+SCHEMA_HEAD = "0004"  # the newest Alembic revision; a test keeps it equal to the scripts
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+log = logging.getLogger("mailticket.db")
+
+# The database (not a message) failed: connection refused or lost, server restarting, disk full.
+DB_ERRORS = (OperationalError, InterfaceError, DisconnectionError)
+# libpq options: give up connecting after 10 s; keepalives notice a server that vanished.
+PG_CONNECT_ARGS = {"connect_timeout": 10, "keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 10,
+                   "keepalives_count": 3, "application_name": "mailticket"}
+_MIGRATION_LOCK = 0x6D61696C7469636B  # advisory lock key ("mailtick") held while upgrading the schema
 
 
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         return _sqlite_engine(url)
+    if url.startswith("postgresql"):
+        # pre-ping: a connection the server dropped (restart, failover) is replaced, not handed out
+        return create_engine(url, pool_pre_ping=True, pool_recycle=1800, connect_args=dict(PG_CONNECT_ARGS))
     return create_engine(url, pool_pre_ping=True)
 
 
@@ -68,7 +87,22 @@ def upgrade(engine: Engine) -> None:
     """Bring the schema to the newest revision (`mailticket db upgrade`)."""
     from alembic import command
 
-    command.upgrade(alembic_config(engine), "head")
+    with _migration_lock(engine):
+        command.upgrade(alembic_config(engine), "head")
+
+
+@contextlib.contextmanager
+def _migration_lock(engine: Engine) -> Iterator[None]:
+    """PostgreSQL: one migrator at a time (instances started together); others wait, then find it done."""
+    if engine.dialect.name != "postgresql":
+        yield
+        return
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": _MIGRATION_LOCK})
+        try:
+            yield
+        finally:
+            conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": _MIGRATION_LOCK})
 
 
 def current_revision(engine: Engine) -> str | None:
@@ -84,9 +118,37 @@ def ensure_schema(engine: Engine) -> None:
     if revision == SCHEMA_HEAD:
         return
     if revision is None:
-        upgrade(engine)
+        upgrade(engine)  # another instance may be doing the same: the lock makes it once
         return
     raise ConfigError(
         "database.url", f"schema is at revision {revision}, this version needs {SCHEMA_HEAD}: "
         "run 'mailticket db upgrade'"
     )
+
+
+def db_error_line(exc: BaseException) -> str:
+    """A database failure as one short line for the log (the driver's first line, no SQL)."""
+    orig = getattr(exc, "orig", None) or exc
+    lines = str(orig).strip().splitlines()
+    return f"{type(orig).__name__}: {lines[0] if lines else ''}"[:300]
+
+
+def wait_for_database(engine: Engine, stop: threading.Event | None = None, longest: float = 60.0) -> bool:
+    """Block until the database answers, backing off 1, 2, 4 … `longest` seconds with jitter.
+
+    Logs one line when it is back (the caller logged the failure). Returns False if `stop` was set
+    first. Nothing is lost meanwhile: uncommitted work stays pending and runs again.
+    """
+    stop = stop or threading.Event()
+    started = time.monotonic()
+    retrying = Retrying(retry=retry_if_exception_type(DB_ERRORS), stop=stop_never, sleep=stop.wait,
+                        wait=wait_exponential_jitter(initial=1, max=longest, jitter=1), reraise=True)
+    for attempt in retrying:
+        with attempt:
+            if stop.is_set():
+                return False
+            with engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+    if attempt.retry_state.attempt_number > 1:
+        log.info("database reachable again after %.0fs", time.monotonic() - started)
+    return True

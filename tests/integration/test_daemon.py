@@ -132,3 +132,42 @@ def test_smtp_down_then_up_delivers_queued_mail_once(tmp_path, dovecot, imap_use
     assert subprocess.run(cmd, cwd=tmp_path, capture_output=True, timeout=60).returncode == 0
     assert subprocess.run(cmd, cwd=tmp_path, capture_output=True, timeout=60).returncode == 0
     assert len(smtp_sink.messages) == 1
+
+
+def test_oauth2_token_command_and_a_copy_in_the_sent_folder(tmp_path, dovecot, imap_user, smtp_sink):
+    config = write_config(tmp_path, dovecot, imap_user, smtp_sink)
+    token = tmp_path / "token.txt"
+    token.write_text(dovecot.users[imap_user] + "\n")  # the test server takes the password as the token
+    text = config.read_text().replace(f'password = "{dovecot.users[imap_user]}"\n',
+                                      f'oauth2_token_command = "cat {token}"\n')
+    config.write_text(text.replace('[smtp]\nkind = "smtp"\n', '[smtp]\nkind = "smtp"\nsent_folder = "Sent"\n'))
+    dovecot.append("INBOX", make_mail("Tidak bisa login", REPORT, msgid="<oauth1@x.id>"), user=imap_user)
+    cmd = [sys.executable, "-m", "mailticket.cli", "--config", str(config), "run", "--once"]
+    proc = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert len(smtp_sink.messages) == 1
+    client = dovecot.client(imap_user)
+    try:
+        client.select_folder("Sent")
+        [uid] = client.search("ALL")
+        copy = client.fetch([uid], ["BODY.PEEK[]"])[uid][b"BODY[]"]
+    finally:
+        client.logout()
+    assert b"[LPSE#1]" in copy
+
+
+def test_sigterm_mid_batch_exits_cleanly_and_loses_nothing(tmp_path, dovecot, imap_user, smtp_sink):
+    client = dovecot.client(imap_user)
+    for i in range(300):
+        client.append("INBOX", make_mail(f"Laporan {i}", REPORT, msgid=f"<t{i}@x.id>", sender=f"s{i}@example.id"))
+    client.logout()
+    config = write_config(tmp_path, dovecot, imap_user, smtp_sink)
+    proc = subprocess.Popen([sys.executable, "-m", "mailticket.cli", "--config", str(config), "run"],
+                            cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(1.5)  # in the middle of the backlog
+    assert stop_daemon(proc) < 5.0
+    assert proc.returncode == 0
+    cmd = [sys.executable, "-m", "mailticket.cli", "--config", str(config), "run", "--once"]
+    assert subprocess.run(cmd, cwd=tmp_path, capture_output=True, timeout=120).returncode == 0
+    assert len(smtp_sink.messages) == 300
+    assert len({m["In-Reply-To"] for m in acks(smtp_sink)}) == 300

@@ -3,7 +3,9 @@
 #
 # Idempotent and quick (a few ms) when everything is present: apt-get runs only when
 # a package is missing, and `apt-get update` at most once. policy-rc.d keeps the
-# package's postinst from starting a system-wide Dovecot on 0.0.0.0:143/993.
+# packages' postinst from starting a system-wide Dovecot on 0.0.0.0:143/993 or the
+# Debian PostgreSQL cluster on 5432; a cluster that starts anyway is stopped (kept).
+# The tests start their own servers (dovecot-test-server.sh, postgres-test-server.sh).
 set -euo pipefail
 
 PACKAGES=(dovecot-imapd openssl)
@@ -12,6 +14,9 @@ for pkg in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
 done
 command -v setpriv >/dev/null || missing+=(util-linux)
+# PostgreSQL: any server version will do (postgres-test-server.sh takes the newest)
+pg_server() { compgen -G "/usr/lib/postgresql/*/bin/postgres" >/dev/null; }
+pg_server || missing+=(postgresql)
 if [[ ${#missing[@]} -eq 0 ]]; then
   exit 0
 fi
@@ -20,17 +25,36 @@ if [[ $EUID -ne 0 ]]; then
   exit 1
 fi
 
-guard=no
-if [[ ! -x /usr/sbin/policy-rc.d ]]; then
-  printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
-  chmod +x /usr/sbin/policy-rc.d
-  guard=yes
+online_clusters() {  # Debian PostgreSQL clusters that are running, as VER/NAME
+  command -v pg_lsclusters >/dev/null || return 0
+  pg_lsclusters -h 2>/dev/null | awk '$4 == "online" {print $1 "/" $2}' || true
+}
+
+policy=/usr/sbin/policy-rc.d
+backup=
+made=no
+if [[ ! -x $policy ]] || ! grep -q '^exit 101' "$policy"; then
+  if [[ -e $policy ]]; then backup=$(mktemp /tmp/policy-rc.d.XXXXXX); cp -p "$policy" "$backup"; fi
+  printf '#!/bin/sh\nexit 101\n' >"$policy"
+  chmod 755 "$policy"
+  made=yes
 fi
-trap 'if [[ $guard == yes ]]; then rm -f /usr/sbin/policy-rc.d; fi' EXIT
+restore_policy() {
+  if [[ -n $backup ]]; then mv "$backup" "$policy"; elif [[ $made == yes ]]; then rm -f "$policy"; fi
+}
+trap restore_policy EXIT
+before=$(online_clusters)
 
 echo "install.sh: installing ${missing[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+
+for cluster in $(online_clusters); do  # one the install brought up anyway: stop it, keep it
+  grep -qx "$cluster" <<<"$before" && continue
+  echo "install.sh: stopping PostgreSQL cluster $cluster started by the install" >&2
+  pg_ctlcluster "${cluster%/*}" "${cluster#*/}" stop >&2 || true
+done
 command -v dovecot >/dev/null || { echo "install.sh: dovecot still missing" >&2; exit 1; }
-echo "install.sh: done ($(dovecot --version))" >&2
+pg_server || { echo "install.sh: PostgreSQL server binaries still missing" >&2; exit 1; }
+echo "install.sh: done ($(dovecot --version); $(ls -d /usr/lib/postgresql/*/bin | tr '\n' ' '))" >&2
