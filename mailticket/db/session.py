@@ -17,8 +17,6 @@ from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from tenacity import Retrying, retry_if_exception_type, stop_never, wait_exponential_jitter
 
-from ..errors import ConfigError
-
 SCHEMA_HEAD = "0004"  # the newest Alembic revision; a test keeps it equal to the scripts
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 log = logging.getLogger("mailticket.db")
@@ -120,10 +118,12 @@ def ensure_schema(engine: Engine) -> None:
     if revision is None:
         upgrade(engine)  # another instance may be doing the same: the lock makes it once
         return
-    raise ConfigError(
-        "database.url", f"schema is at revision {revision}, this version needs {SCHEMA_HEAD}: "
-        "run 'mailticket db upgrade'"
-    )
+    raise OutdatedSchema(f"the database schema is at revision {revision}, this version needs {SCHEMA_HEAD}: "
+                         "run 'mailticket db upgrade'")
+
+
+class OutdatedSchema(Exception):
+    """The database was made by an older mailticket; `db upgrade` brings it up to date."""
 
 
 def db_error_line(exc: BaseException) -> str:
