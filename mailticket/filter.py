@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+from mailticket.compose import check_addr
 from mailticket.types import Kind, Mail, Verdict
 
 Check = Callable[[Mail], str | None]
@@ -51,10 +52,15 @@ _AUTO_WORDS = re.compile(
 
 
 def is_unanswerable(address: str) -> bool:
-    """True for addresses we never send to: no-reply, mailer-daemon, postmaster, bounces."""
+    """True for addresses we never send to: no-reply, mailer-daemon, postmaster, bounces, and any
+    address our mail cannot carry (compose writes plain ASCII addr-specs only)."""
     local, at, domain = address.strip().rpartition("@")
     if not (local and at and domain):
         return True  # nothing we could deliver to
+    try:
+        check_addr(address)
+    except ValueError:  # "andré@x.id", '"a b"@x.id', "a@[10.0.0.1]": answering would break the whole message
+        return True
     return _UNANSWERABLE.search(local) is not None
 
 

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from . import store
 from .commands import parse_commands, strip_tag_lines
 from .db import models
+from .filter import is_unanswerable
 from .render import HistoryEntry
 from .reply import new_text
 from .types import Command
@@ -42,6 +43,7 @@ class StaffReply:
         self.p.stage("store")
         quiet = any(c.name in QUIET for c in commands)
         kind = "note" if any(c.name == "note" for c in commands) else "staff_reply"
+        self.noted = kind == "note"  # the text is internal: a #tutup beside it closes without it
         w = self.w
         store.add_received(self.session, self.ticket, w.raw.id, w.mail, kind, body, self.now)
         store.mark_raw(self.session, w.raw, w.mail, "ticket", kind, f"from {self.role}", self.ticket)
@@ -73,8 +75,8 @@ class StaffReply:
 
     def _to_reporter(self, rendered) -> None:
         ticket = self.ticket
-        if not ticket.reporter:
-            self._event("relay-skipped", "the ticket has no reporter address")
+        if not ticket.reporter or is_unanswerable(ticket.reporter):
+            self._event("relay-skipped", "the ticket has no reporter address we may answer")
             return
         last = ticket.last_in_message_id
         out = rendered.outgoing((ticket.reporter,), cc=tuple(c for c in ticket.cc.split("\n") if c),
@@ -99,6 +101,7 @@ class StaffReply:
             return
         self.ticket.closed_at, self.ticket.waiting_since = self.now, None
         self._answered()
+        body = "" if self.noted else body
         rendered = self.p.renderer.closing(ticket=self.p.ticket_view(self.ticket), body=body,
                                            staff_name=self._staff_name())
         self._to_reporter(rendered)

@@ -1,4 +1,9 @@
-"""Kill -9 mid-ingest, run again: every message accounted for once, nobody acknowledged twice."""
+"""Kill -9 at random points, run again: every message accounted for once, nobody acknowledged twice.
+
+Both drains are killed over and over: `mailticket ingest` on a folder and `mailticket run --once` on
+the Maildir inbox, 500 messages each (a quarter of them replies by token) arriving 50 at a time, at
+least 20 kills each (while starting, fetching, processing or sending), then one run to the end.
+"""
 
 from __future__ import annotations
 
@@ -14,19 +19,17 @@ from email import policy
 
 from tests.conftest import make_mail
 
-PART = 150  # messages added to the inbox folder whenever a run got through all of them
+TOTAL = 500
+PART = 50  # messages added after each run that was let finish
+KILLS = 20
 
 
-def _add_messages(folder, start):
-    folder.mkdir(exist_ok=True)
-    for i in range(start, start + PART):
-        if i % 4 == 3:  # a reply to the report just before it
-            data = make_mail(f"Re: [LPSE#{i - (i // 4)}] Laporan {i - 1}", "tambahan info", msgid=f"<m{i}@x.id>",
-                             sender=f"user{i - 1}@example.co.id")
-        else:
-            data = make_mail(f"Laporan {i}: tidak bisa login", "saya gk bisa login ke SPSE, error terus",
-                             msgid=f"<m{i}@x.id>", sender=f"user{i}@example.co.id")
-        (folder / f"{i:05d}.eml").write_bytes(data)
+def _message(i: int) -> bytes:
+    if i % 4 == 3:  # a reply to the report just before it (reports get numbers in order)
+        return make_mail(f"Re: [LPSE#{i - (i // 4)}] Laporan {i - 1}", "tambahan info", msgid=f"<m{i}@x.id>",
+                         sender=f"user{i - 1}@example.co.id")
+    return make_mail(f"Laporan {i}: tidak bisa login", "saya gk bisa login ke SPSE, error terus",
+                     msgid=f"<m{i}@x.id>", sender=f"user{i}@example.co.id")
 
 
 def _count(db, sql):
@@ -37,37 +40,72 @@ def _count(db, sql):
         return 0
 
 
-def test_sigkill_at_random_points_then_rerun_accounts_for_every_message_once(helpdesk):
-    folder = helpdesk.root / "corpus"
-    n = 0
-    _add_messages(folder, n)
-    n += PART
-    db = helpdesk.root / "mailticket.db"
-    cmd = [sys.executable, "-m", "mailticket.cli", "--config", str(helpdesk.config), "-q", "ingest", str(folder)]
+def _kill_loop(helpdesk, args: list[str], add) -> int:
+    """Two runs killed at a random moment, one run to its end (then more mail comes), and again.
+
+    A kill lands anywhere between start-up and the end of a typical run: the delay is drawn up to
+    how long the last complete run took.
+    """
+    cmd = [sys.executable, "-m", "mailticket.cli", "--config", str(helpdesk.config), "-q", *args]
     rng = random.Random(7)
-    kills = 0
-    for _attempt in range(30):
+    n = add(0)
+    kills = attempt = 0
+    full = 1.0  # seconds the last complete run took
+    while kills < KILLS or n < TOTAL:
+        attempt += 1
+        assert attempt <= 60, f"only {kills} kills in {attempt} runs"
+        start = time.monotonic()
         proc = subprocess.Popen(cmd, cwd=helpdesk.root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(rng.uniform(0.2, 0.9))
+        if attempt % 3 == 0:
+            assert proc.wait(timeout=60) == 0
+            full = time.monotonic() - start
+            n = add(n) if n < TOTAL else n
+            continue
+        time.sleep(rng.uniform(0.35, max(0.6, full)))  # start-up alone takes ~0.4 s
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
             kills += 1
-        elif proc.returncode == 0:
-            _add_messages(folder, n)
-            n += PART
         proc.wait()
-        if kills >= 8:
-            break
-    assert kills >= 8
-    helpdesk.cli("ingest", str(folder))
-    N = n
+    helpdesk.cli(*args)  # one run to the end
+    return n
 
-    assert _count(db, "SELECT count(*) FROM raw_mail") == N
+
+def _assert_accounted_once(helpdesk, n: int) -> None:
+    db = helpdesk.root / "mailticket.db"
+    assert _count(db, "SELECT count(*) FROM raw_mail") == n
     assert _count(db, "SELECT count(*) FROM raw_mail WHERE state != 'ticket'") == 0
-    assert _count(db, "SELECT count(*) FROM messages WHERE direction = 'in'") == N
+    assert _count(db, "SELECT count(*) FROM messages WHERE direction = 'in'") == n
+    assert _count(db, "SELECT count(DISTINCT message_id) FROM messages WHERE direction = 'in'") == n
     tickets = _count(db, "SELECT count(*) FROM tickets")
-    assert tickets == N - N // 4
+    assert tickets == n - n // 4
     acks = [email.message_from_bytes(p.read_bytes(), policy=policy.default) for p in helpdesk.sent("ack")]
     per_ticket = Counter(m["Subject"].split("]")[0] for m in acks)
     assert len(acks) == tickets and max(per_ticket.values()) == 1
+    assert len({m["In-Reply-To"] for m in acks}) == tickets
     assert _count(db, "SELECT count(*) FROM outbox WHERE status != 'sent'") == 0
+
+
+def test_sigkill_mid_ingest_then_rerun_accounts_for_every_message_once(helpdesk):
+    folder = helpdesk.root / "corpus"
+    folder.mkdir()
+
+    def add(start: int) -> int:
+        for i in range(start, start + PART):
+            (folder / f"{i:05d}.eml").write_bytes(_message(i))
+        return start + PART
+
+    n = _kill_loop(helpdesk, ["ingest", str(folder)], add)
+    _assert_accounted_once(helpdesk, n)
+
+
+def test_sigkill_mid_run_once_on_a_maildir_then_rerun_accounts_for_every_message_once(helpdesk):
+    def add(start: int) -> int:
+        for i in range(start, start + PART):
+            helpdesk.deliver(_message(i))
+        return start + PART
+
+    n = _kill_loop(helpdesk, ["run", "--once"], add)
+    _assert_accounted_once(helpdesk, n)
+    assert list((helpdesk.inbox / "new").iterdir()) == []
+    done = list((helpdesk.inbox / "cur").iterdir())
+    assert len(done) == n and all(p.name.endswith(":2,S") for p in done)

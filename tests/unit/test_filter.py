@@ -334,6 +334,10 @@ def test_fixture_verdicts(name, kind):
         "",
         "budi",
         "@x.com",
+        "andré@example.co.id",  # compose writes ASCII addresses only: never try to answer
+        '"budi santoso"@example.co.id',
+        "budi@[10.0.0.1]",
+        "budi@exa_mple.com",
     ],
 )
 def test_unanswerable(address):
@@ -342,7 +346,8 @@ def test_unanswerable(address):
 
 @pytest.mark.parametrize(
     "address",
-    ["budi@dinas.go.id", "nobody@x.com", "reply@x.com", "bouncer@x.com", "postmasterx@x.com"],
+    ["budi@dinas.go.id", "nobody@x.com", "reply@x.com", "bouncer@x.com", "postmasterx@x.com",
+     "budi@dinas.pémda.id"],  # an IDN domain is written as punycode
 )
 def test_answerable(address):
     assert not is_unanswerable(address)

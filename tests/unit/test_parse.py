@@ -236,6 +236,8 @@ def test_unknown_and_mislabelled_charsets():
         ("=?no-such-charset?Q?caf=E9?=", "café"),
         ("=?utf-8?Q?tidak_lengkap", "=?utf-8?Q?tidak_lengkap"),
         ("baris\r\n pertama\r\n\tkedua", "baris pertama kedua"),
+        ("=?utf-8?q?Login=0D=0ABcc:_x@y.id?=", "Login  Bcc: x@y.id"),  # a decoded CR LF is no line break
+        ("gk bisa\x00 login\x1b[2J", "gk bisa  login [2J"),  # NUL and terminal escapes
     ],
 )
 def test_decode_header(raw, expected):
@@ -268,6 +270,27 @@ def test_missing_from_gives_no_sender():
 
 def test_display_name_only_from():
     assert parse(mail("From: Budi Santoso", "Subject: x")).sender == Address("Budi Santoso", "")
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        # ":" or "," inside an encoded word must not read as a group or a second address
+        ("=?utf-8?q?Dinas_PU:_Budi,_S.T.?= <b@x.id>", Address("Dinas PU: Budi, S.T.", "b@x.id")),
+        ("=?utf-8?q?Budi=0D=0ABcc:_evil@x.id?= <b@x.id>", Address("Budi  Bcc: evil@x.id", "b@x.id")),
+        ("Dinas PU: Budi <b@x.id>", Address("Budi", "b@x.id")),  # a stray ":", one address to recover
+    ],
+)
+def test_hostile_display_names_keep_the_address(value, expected):
+    assert parse(mail(f"From: {value}", "Subject: x")).sender == expected
+
+
+def test_an_address_with_a_nul_is_no_address():
+    assert parse(mail("From: Budi <bu\x00di@x.id>", "Subject: x")).sender.email == ""
+
+
+def test_nul_bytes_are_not_body_text():
+    assert parse(mail("From: b@x.id", "Subject: x", body="gk\x00 bisa\x00")).text == "gk bisa"
 
 
 def test_group_syntax_and_comments():
