@@ -51,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     mail = sub.add_parser("mail", help="kept messages that opened no ticket").add_subparsers(
         dest="action", required=True, metavar="ACTION")
     ml = mail.add_parser("list", help="list kept messages with why")
-    ml.add_argument("--kind", choices=["auto_reply", "bounce", "bulk", "spam", "own"])
+    ml.add_argument("--kind", choices=["auto_reply", "bounce", "bulk", "spam", "own", "duplicate"])
     ml.add_argument("--json", action="store_true")
     ml.set_defaults(func=cmd_mail_list)
 

@@ -138,6 +138,10 @@ class Pipeline:
         ticket, how = store.find_ticket(session, key)
         if verdict.kind is not Kind.REPORT:
             return self._not_a_report(session, raw, mail, verdict, ticket, now)
+        copy_of = store.copy_of(session, mail)
+        if copy_of is not None:  # the same mail by another route: other trace headers, same message
+            store.mark_raw(session, raw, mail, "kept", "duplicate", f"another copy of raw message {copy_of}")
+            return Outcome(raw.id, "kept", "duplicate")
         work = TicketWork(session, self, raw, mail, now, oversize)
         role = identity.role(mail, self.staff_addresses, self.coordinator_addresses,
                              self.settings.staff.require_authenticated, self.settings.staff.authserv_id)

@@ -271,3 +271,14 @@ def mark_raw(session: Session, raw: models.RawMail, mail: Mail, state: str, kind
 def count_by_state(session: Session) -> dict[str, int]:
     rows = session.execute(select(models.RawMail.state, func.count()).group_by(models.RawMail.state))
     return {state: n for state, n in rows}
+
+
+def copy_of(session: Session, mail: Mail) -> int | None:
+    """The raw id of a message already recorded with this Message-ID, sender and subject, if any."""
+    if not mail.message_id:
+        return None
+    m = models.Message
+    stmt = select(m.raw_id).where(m.message_id == mail.message_id, m.direction == "in",
+                                  m.sender == (mail.sender.email if mail.sender else ""),
+                                  m.subject == mail.subject).limit(1)
+    return session.scalar(stmt)

@@ -84,7 +84,7 @@ def get_ticket(session: Session, number: int) -> models.Ticket | None:
 def kept_mail(session: Session, kind: str | None) -> list[models.RawMail]:
     """Received messages that opened no ticket (also those recorded on one as bounce/auto-reply)."""
     stmt = select(models.RawMail).where(models.RawMail.kind.in_(
-        ["auto_reply", "bounce", "bulk", "spam", "own"])).order_by(models.RawMail.id)
+        ["auto_reply", "bounce", "bulk", "spam", "own", "duplicate"])).order_by(models.RawMail.id)
     if kind:
         stmt = stmt.where(models.RawMail.kind == kind)
     return list(session.scalars(stmt))

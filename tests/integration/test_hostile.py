@@ -452,11 +452,6 @@ def test_missing_or_display_name_only_from_opens_a_ticket_that_nobody_is_answere
     assert all(m.recipients <= set(STAFF) for m in mails)
 
 
-DUPLICATE_BUG = ("pipeline.process_one treats a second copy of a processed message (same Message-ID and "
-                 "sender, other trace headers) as new: a second ticket and ack, or a second relay")
-
-
-@pytest.mark.xfail(strict=True, reason=DUPLICATE_BUG)
 def test_duplicated_message_ids_with_different_bytes_are_both_kept_and_answered_once(app, desk):
     """The same report reaching us twice (two routes: different Received lines) is one ticket, one ack."""
     report = make_mail("Tidak bisa login", REPORT, msgid="<same@x.id>")
@@ -468,7 +463,6 @@ def test_duplicated_message_ids_with_different_bytes_are_both_kept_and_answered_
     assert len([m for m in sent(desk) if m.kind == "ack"]) == 1
 
 
-@pytest.mark.xfail(strict=True, reason=DUPLICATE_BUG)
 def test_a_staff_reply_that_arrives_twice_is_relayed_once(app, desk):
     feed(app, desk, make_mail("Tidak bisa login", REPORT))
     reply = staff_mail("Silakan coba reset password.")

@@ -6,7 +6,7 @@ The clock is moved by the test; nothing sleeps.
 from __future__ import annotations
 
 import email
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from email import policy
 
 import pytest
@@ -24,7 +24,7 @@ coordinators = [{ name = "koordinator", email = "koord@lampungprov.go.id" }]
 time = "07:30"
 """
 # 2026-11-25 08:00 WIB (UTC+7)
-START = datetime(2026, 11, 25, 1, 0, tzinfo=timezone.utc)
+START = datetime(2026, 11, 25, 1, 0, tzinfo=UTC)
 REQUEST = "Mohon bantuan reset password akun penyedia kami, lupa password."
 
 
@@ -83,7 +83,7 @@ def test_closed_and_waiting_tickets_get_no_alerts(desk):
 
 
 def test_digest_once_a_day_after_its_time_and_after_a_restart(desk):
-    clock = FixedClock(datetime(2026, 11, 25, 0, 0, tzinfo=timezone.utc))  # 07:00 WIB
+    clock = FixedClock(datetime(2026, 11, 25, 0, 0, tzinfo=UTC))  # 07:00 WIB
     app = app_at(desk, clock)
     app.ingest([str(desk.write("1.eml", make_mail("Reset password", REQUEST)))])
     app.run_once()
@@ -110,7 +110,7 @@ def test_digest_preview_and_send_commands(desk):
 
 
 def test_tickets_list_overdue_and_due_within(desk):
-    clock = FixedClock(datetime.now(timezone.utc) - timedelta(hours=2))  # the CLI lists at real now
+    clock = FixedClock(datetime.now(UTC) - timedelta(hours=2))  # the CLI lists at real now
     app = app_at(desk, clock)
     app.ingest([str(desk.write("1.eml", make_mail("Reset password", REQUEST)))])
     app.ingest([str(desk.write("2.eml", make_mail("SPSE error", "Aplikasi SPSE error 500 terus, gk bisa login",
