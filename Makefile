@@ -28,6 +28,7 @@ demo: install
 
 test: install
 	tests/servers/install.sh
+	$(VENV)/bin/ruff check mailticket tests bench
 	$(PY) -m pytest -q
 
 lint: install
