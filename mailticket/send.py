@@ -72,7 +72,10 @@ class DirectoryTransport:
             except OSError as exc:
                 results[row.id] = TemporaryFailure(str(exc))
         if rows:
-            _fsync_dir(self.path)
+            try:
+                _fsync_dir(self.path)
+            except OSError as exc:  # not known to be durable: try again later (the files make it idempotent)
+                results = {row_id: TemporaryFailure(str(exc)) for row_id in results}
         return results
 
 

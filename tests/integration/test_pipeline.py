@@ -50,3 +50,27 @@ def test_an_unexpected_error_quarantines_only_that_message(app, helpdesk, monkey
     monkeypatch.setattr(app.pipeline, "process_one", sometimes)
     app.ingest([str(good), str(bad)])
     assert states(helpdesk) == [("ticket",), ("quarantined",)]
+
+
+def test_a_full_disk_at_the_outbox_keeps_the_mail_queued_until_it_can_be_written(app, helpdesk, monkeypatch):
+    import errno
+    import os
+
+    from mailticket import send
+
+    real_fsync = os.fsync
+    helpdesk.write("1.eml", make_mail("Login gagal", "saya gk bisa login ke SPSE"))
+
+    def full(*_args, **_kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(send.os, "fsync", full)
+    app.ingest([str(helpdesk.root / "in" / "1.eml")])
+    assert helpdesk.sent() == []
+    with sqlite3.connect(helpdesk.root / "mailticket.db") as db:
+        assert db.execute("SELECT status, attempts, last_error FROM outbox").fetchone()[:2] == ("queued", 1)
+        db.execute("UPDATE outbox SET next_attempt_at = '2000-01-01 00:00:00'")  # as time would move on
+    monkeypatch.setattr(send.os, "fsync", real_fsync)
+    app.send()
+    assert len(helpdesk.sent("ack")) == 1
+    assert states(helpdesk) == [("ticket",)]
