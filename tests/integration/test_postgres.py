@@ -205,7 +205,7 @@ def test_one_inbox_reader_and_a_takeover_when_its_connection_is_lost(postgres, p
 # -- scale-out: daemons sharing one database ---------------------------------------------------------
 
 DAEMONS = 3
-WAVES = 12  # mail arrives in waves while the daemons run: 20 reports and 5 replies each
+WAVES = 40  # 1000 messages arrive in waves while the daemons run: 20 reports and 5 replies each
 KILL_BEFORE_WAVE = 5  # the reader is killed while it fetches this wave
 
 
@@ -339,10 +339,10 @@ def test_three_daemons_share_one_database_and_survive_a_killed_reader(
                 takeover = kill_the_reader_mid_fetch(fleet, postgres, dbname, lambda n=n: append(wave(n)))
             else:
                 append(wave(n))
-            time.sleep(0.3)
+            time.sleep(0.1)
         reports = [parent for kind, _data, parent in sent if kind == "report"]
-        wait_for(lambda: processed(engine) == len(sent), 40, "every message processed", step=0.2)
-        smtp_sink.wait_for(len(reports), timeout=20)
+        wait_for(lambda: processed(engine) == len(sent), 120, "every message processed", step=0.2)
+        smtp_sink.wait_for(len(reports), timeout=60)
         time.sleep(1.0)  # anything sent twice would arrive now
     finally:
         imap.logout()
