@@ -84,6 +84,7 @@ class Pipeline:
         self.staff_addresses = frozenset(p.email for p in settings.staff.members)
         self.coordinator_addresses = frozenset(p.email for p in settings.staff.coordinators)
         self._stage = ""
+        self._maybe_copies: set[str] = set()
 
     # -- batches ---------------------------------------------------------------------------
 
@@ -101,6 +102,8 @@ class Pipeline:
                 only = only[BATCH:]
 
     def _process_batch(self, session: Session, ids: list[int]) -> Iterator[Outcome]:
+        # one query for the batch instead of one per message: which may be second copies
+        self._maybe_copies = store.shared_message_ids(session, ids)
         for raw_id in ids:
             raw = session.get(models.RawMail, raw_id)
             if raw is None or raw.state != "pending":
@@ -138,7 +141,7 @@ class Pipeline:
         ticket, how = store.find_ticket(session, key)
         if verdict.kind is not Kind.REPORT:
             return self._not_a_report(session, raw, mail, verdict, ticket, now)
-        copy_of = store.copy_of(session, mail)
+        copy_of = store.copy_of(session, mail) if raw.message_id in self._maybe_copies else None
         if copy_of is not None:  # the same mail by another route: other trace headers, same message
             store.mark_raw(session, raw, mail, "kept", "duplicate", f"another copy of raw message {copy_of}")
             return Outcome(raw.id, "kept", "duplicate")

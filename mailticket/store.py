@@ -26,9 +26,9 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 
 from sqlalchemy import Sequence as DbSequence
-from sqlalchemy import case, func, select, text, update
+from sqlalchemy import case, exists, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from .db import models
 from .types import Mail, RawMail, ThreadKey
@@ -271,6 +271,14 @@ def mark_raw(session: Session, raw: models.RawMail, mail: Mail, state: str, kind
 def count_by_state(session: Session) -> dict[str, int]:
     rows = session.execute(select(models.RawMail.state, func.count()).group_by(models.RawMail.state))
     return {state: n for state, n in rows}
+
+
+def shared_message_ids(session: Session, raw_ids: Sequence[int]) -> set[str]:
+    """Message-IDs of these raw messages that another raw message carries too."""
+    r, other = models.RawMail, aliased(models.RawMail)
+    stmt = select(r.message_id).where(r.id.in_(raw_ids), r.message_id != "", exists().where(
+        other.message_id == r.message_id, other.id != r.id))
+    return set(session.scalars(stmt))
 
 
 def copy_of(session: Session, mail: Mail) -> int | None:
