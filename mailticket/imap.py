@@ -41,9 +41,9 @@ SIZES_PER_FETCH = 500  # UIDs per FETCH RFC822.SIZE while planning the batches
 PROCESSED_FOLDER = "mailticket/processed"  # "/" is replaced by the server's hierarchy delimiter
 PROCESSED_FLAG = "$MailticketProcessed"
 IDLE_RENEW = 29 * 60  # RFC 2177: re-issue IDLE at least every 29 minutes
-# Some servers (Dovecot seen here) miss mail that arrives between SELECT and the start of IDLE
-# and announce it only when IDLE ends: leave and re-enter IDLE once, this soon after starting.
-IDLE_CONFIRM = 1.0
+# Some servers (Dovecot seen here) miss mail that arrives just as IDLE starts and announce it
+# only when IDLE ends: leave and re-enter IDLE at these moments (seconds) after starting.
+IDLE_CONFIRM = (0.3, 1.0, 3.0, 10.0)
 NETWORK_ERRORS = (OSError, imaplib.IMAP4.error)  # ssl and socket errors are OSErrors; abort is an error
 
 ClientFactory = Callable[[Inbox], IMAPClient]
@@ -368,7 +368,9 @@ class ImapInbox:
     def _idle(self, client: IMAPClient, deadline: float, stop: threading.Event) -> None:
         client.idle()
         self._ok()
-        renew_at = time.monotonic() + IDLE_CONFIRM  # once early: mail that slipped in between SELECT and IDLE
+        started = time.monotonic()
+        confirms = [started + after for after in IDLE_CONFIRM]  # early re-entries catch mail IDLE missed
+        renew_at = confirms.pop(0)
         while not stop.is_set():
             now = time.monotonic()
             if now >= deadline:
@@ -376,7 +378,7 @@ class ImapInbox:
             if now >= renew_at:
                 if self._renew_idle(client):
                     return
-                renew_at = now + self.idle_renew
+                renew_at = confirms.pop(0) if confirms else now + self.idle_renew
             step = min(1.0, deadline - now, max(0.05, renew_at - now))
             responses = client.idle_check(timeout=step)
             if responses:
