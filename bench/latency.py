@@ -17,7 +17,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import textwrap
 import time
 from email.message import EmailMessage
 from pathlib import Path
@@ -25,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.servers.fixtures import Dovecot, SmtpSink  # noqa: E402
+from tests.servers.fixtures import Dovecot, SmtpSink, daemon_config  # noqa: E402
 
 
 def report(i: int) -> bytes:
@@ -39,25 +38,7 @@ def report(i: int) -> bytes:
 
 
 def config(folder: Path, dovecot: Dovecot, user: str, sink: SmtpSink) -> Path:
-    path = folder / "mt.toml"
-    path.write_text(textwrap.dedent(f"""\
-        [database]
-        url = "sqlite:///mt.db"
-        [inbox]
-        kind = "imap"
-        host = "{dovecot.host}"
-        port = {dovecot.port}
-        security = "none"
-        username = "{user}"
-        password = "{dovecot.users[user]}"
-        idle = true
-        [smtp]
-        kind = "smtp"
-        host = "{sink.host}"
-        port = {sink.port}
-        security = "none"
-        """))
-    return path
+    return daemon_config(folder / "mt.toml", dovecot, user, sink)
 
 
 def percentile(values: list[float], q: float) -> float:

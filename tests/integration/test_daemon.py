@@ -7,7 +7,6 @@ import json
 import signal
 import subprocess
 import sys
-import textwrap
 import threading
 import time
 from email import policy
@@ -15,33 +14,13 @@ from email import policy
 import pytest
 
 from tests.conftest import make_mail
+from tests.servers.fixtures import daemon_config
 
 REPORT = "Selamat siang, saya gk bisa login ke SPSE sejak tadi pagi, muncul error 500.\n"
 
 
 def write_config(tmp_path, dovecot, user, sink, idle=True, poll="60s"):
-    config = tmp_path / "mt.toml"
-    config.write_text(textwrap.dedent(f"""\
-        [helpdesk]
-        address = "provlampunglpse@gmail.com"
-        [database]
-        url = "sqlite:///mt.db"
-        [inbox]
-        kind = "imap"
-        host = "{dovecot.host}"
-        port = {dovecot.port}
-        security = "none"
-        username = "{user}"
-        password = "{dovecot.users[user]}"
-        idle = {str(idle).lower()}
-        poll_interval = "{poll}"
-        [smtp]
-        kind = "smtp"
-        host = "{sink.host}"
-        port = {sink.port}
-        security = "none"
-        """))
-    return config
+    return daemon_config(tmp_path / "mt.toml", dovecot, user, sink, idle=idle, poll=poll)
 
 
 def start_daemon(config, tmp_path):

@@ -28,6 +28,7 @@ from sqlalchemy.exc import OperationalError
 from mailticket.daemon import Daemon
 from tests.conftest import Helpdesk, make_mail
 from tests.integration.mailcheck import app_for, query
+from tests.servers.fixtures import daemon_config
 
 REPORT = "Selamat pagi, saya gk bisa login ke SPSE sejak tadi pagi, muncul error 500.\n"
 CLI = [sys.executable, "-m", "mailticket.cli"]
@@ -187,16 +188,6 @@ def acks(sink) -> Counter:
     return found
 
 
-def smtp_toml(sink) -> str:
-    return f"""
-        [smtp]
-        kind = "smtp"
-        host = "{sink.host}"
-        port = {sink.port}
-        security = "none"
-        """
-
-
 def test_smtp_outage_mid_run_loses_nothing_and_delivers_everything_once(tmp_path, smtp_sink):
     desk = Helpdesk(tmp_path)
     desk.config.write_text(textwrap.dedent("""\
@@ -208,7 +199,7 @@ def test_smtp_outage_mid_run_loses_nothing_and_delivers_everything_once(tmp_path
         kind = "maildir"
         path = "mail"
         poll_interval = "1s"
-        """) + textwrap.dedent(smtp_toml(smtp_sink)))
+        """) + smtp_sink.smtp_toml())
     db = tmp_path / "mailticket.db"
     proc = start_daemon(desk.config, tmp_path, tmp_path / "daemon.log")
     try:
@@ -261,22 +252,7 @@ def server_down(dovecot) -> int:
 
 
 def imap_config(tmp_path, dovecot, user, sink):
-    config = tmp_path / "mt.toml"
-    config.write_text(textwrap.dedent(f"""\
-        [helpdesk]
-        address = "provlampunglpse@gmail.com"
-        [database]
-        url = "sqlite:///mt.db"
-        [inbox]
-        kind = "imap"
-        host = "{dovecot.host}"
-        port = {dovecot.port}
-        security = "none"
-        username = "{user}"
-        password = "{dovecot.users[user]}"
-        poll_interval = "1s"
-        """) + textwrap.dedent(smtp_toml(sink)))
-    return config
+    return daemon_config(tmp_path / "mt.toml", dovecot, user, sink, poll="1s")
 
 
 def test_imap_outage_while_the_daemon_runs_loses_nothing_and_acknowledges_once(tmp_path, dovecot, imap_user,
@@ -291,7 +267,7 @@ def test_imap_outage_while_the_daemon_runs_loses_nothing_and_acknowledges_once(t
             dovecot.append("INBOX", report(i, "i"), user=imap_user)
             sent_ids.append(f"<i{i}@x.id>")
 
-    def all_acked(timeout: float = 30) -> None:
+    def all_acked(timeout: float = 90) -> None:  # reconnect backoff grows with each failed attempt
         wait_until(lambda: set(acks(smtp_sink)) == set(sent_ids), timeout, f"{len(sent_ids)} acks")
 
     down = False
@@ -316,7 +292,7 @@ def test_imap_outage_while_the_daemon_runs_loses_nothing_and_acknowledges_once(t
         dovecot.start()
         down = False
         append(80, 10)
-        all_acked(timeout=45)
+        all_acked()
     finally:
         if down:
             dovecot.start()  # the server stays up for the tests after this one

@@ -40,6 +40,7 @@ from mailticket.lease import InboxLease
 from mailticket.store import claim_raw_ids, keep_raw, next_ticket_number, pending_raw_ids
 from mailticket.types import RawMail
 from tests.conftest import Helpdesk, make_mail
+from tests.servers.fixtures import daemon_config
 
 REPORT = "Selamat siang, saya gk bisa login ke SPSE sejak tadi pagi, muncul error 500.\n"
 NOW = datetime(2026, 11, 25, 3, 0, tzinfo=UTC)
@@ -210,28 +211,7 @@ KILL_BEFORE_WAVE = 5  # the reader is killed while it fetches this wave
 
 
 def imap_config(tmp_path: Path, url: str, dovecot, user: str, sink) -> Path:
-    config = tmp_path / "mt.toml"
-    config.write_text(textwrap.dedent(f"""\
-        [helpdesk]
-        address = "provlampunglpse@gmail.com"
-        [database]
-        url = "{url}"
-        [inbox]
-        kind = "imap"
-        host = "{dovecot.host}"
-        port = {dovecot.port}
-        security = "none"
-        username = "{user}"
-        password = "{dovecot.users[user]}"
-        idle = true
-        poll_interval = "1s"
-        [smtp]
-        kind = "smtp"
-        host = "{sink.host}"
-        port = {sink.port}
-        security = "none"
-        """))
-    return config
+    return daemon_config(tmp_path / "mt.toml", dovecot, user, sink, database=url, poll="1s")
 
 
 class Fleet:

@@ -24,6 +24,7 @@ import socket
 import ssl
 import subprocess
 import tempfile
+import textwrap
 import threading
 import time
 from dataclasses import dataclass, field, replace
@@ -141,6 +142,20 @@ class Dovecot:
         finally:
             client.logout()
 
+    def inbox_toml(self, user: str, idle: bool = True, poll: str = "60s") -> str:
+        """The [inbox] table of a mailticket config reading `user`'s INBOX over plain IMAP."""
+        return textwrap.dedent(f"""\
+            [inbox]
+            kind = "imap"
+            host = "{self.host}"
+            port = {self.port}
+            security = "none"
+            username = "{user}"
+            password = "{self.users[user]}"
+            idle = {str(idle).lower()}
+            poll_interval = "{poll}"
+            """)
+
     def inbox(self, user: str | None = None, **changes) -> Inbox:
         """Inbox settings for `user` over plain IMAP (security none); override with keywords."""
         user = user or self.user
@@ -148,6 +163,14 @@ class Dovecot:
                          password=self.users[user], folder="INBOX", idle=True,
                          poll_interval=timedelta(seconds=1))
         return replace(settings, **changes)
+
+
+def daemon_config(path: Path, dovecot: Dovecot, user: str, sink: SmtpSink, *, database: str = "sqlite:///mt.db",
+                  idle: bool = True, poll: str = "60s") -> Path:
+    """Write a mailticket config for a daemon on `dovecot` (as `user`) and `sink`; returns its path."""
+    path.write_text(f'[helpdesk]\naddress = "provlampunglpse@gmail.com"\n[database]\nurl = "{database}"\n'
+                    + dovecot.inbox_toml(user, idle, poll) + sink.smtp_toml())
+    return path
 
 
 @pytest.fixture(scope="session")
@@ -213,6 +236,10 @@ class SmtpSink:
         if self._controller is not None:
             self._controller.stop()
             self._controller = None
+
+    def smtp_toml(self) -> str:
+        """The [smtp] table of a mailticket config sending through this sink."""
+        return f'[smtp]\nkind = "smtp"\nhost = "{self.host}"\nport = {self.port}\nsecurity = "none"\n'
 
     def settings(self, **changes) -> Smtp:
         user, password = self.auth or ("", "")
