@@ -442,3 +442,45 @@ def test_daemons_ride_out_lost_connections_and_an_outage_without_losing_or_repea
     for log in logs:
         assert "Traceback" not in log, log[-3000:]  # one clear line per failure, not a stack dump
     engine.dispose()
+
+
+# -- the scheduler on several instances --------------------------------------------------------------
+
+
+def test_warning_breach_and_digest_go_out_once_when_two_instances_tick_together(tmp_path, pg_url):
+    from datetime import UTC, datetime, timedelta
+
+    from mailticket.clock import FixedClock
+    from mailticket.config import load
+    from mailticket.daemon import App
+
+    desk = Helpdesk(tmp_path, extra='[staff]\ncoordinators = [{ name = "k", email = "k@lampungprov.go.id" }]\n')
+    desk.config.write_text(desk.config.read_text().replace('url = "sqlite:///mailticket.db"', f'url = "{pg_url}"'))
+    clock = FixedClock(datetime(2026, 11, 25, 1, 0, tzinfo=UTC))  # 08:00 WIB
+    first = App(load(str(desk.config)), clock=clock)
+    first.ingest([str(desk.write("1.eml", make_mail("Reset password", "Mohon reset password akun penyedia, lupa password.")))])
+    second = App(load(str(desk.config)), clock=clock)
+
+    def together(action) -> None:
+        errors: list[BaseException] = []
+
+        def run(app) -> None:
+            try:
+                action(app)
+            except Exception as exc:  # noqa: BLE001 - a losing instance may fail its transaction: that is fine
+                errors.append(exc)
+
+        threads = [threading.Thread(target=run, args=(app,)) for app in (first, second)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert len(errors) <= 1, errors
+
+    for minutes in (50, 20):  # past 0.75 of the 1 h target, then past the target
+        clock.advance(timedelta(minutes=minutes))
+        together(lambda app: app.scheduler.check_sla(clock.now()))
+    together(lambda app: app.scheduler.send_digest_if_due(clock.now()))  # 09:10 WIB: after 07:30
+    with engine_for(pg_url).connect() as conn:
+        kinds = [k for (k,) in conn.execute(text("SELECT kind FROM outbox ORDER BY id"))]
+    assert kinds.count("warning") == 1 and kinds.count("breach") == 1 and kinds.count("digest") == 1
