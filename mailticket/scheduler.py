@@ -98,23 +98,26 @@ class Scheduler:
         """Queue today's digest once the digest time has passed (once per day, catching up)."""
         tz = self.settings.helpdesk.tz
         with transaction(self.p.factory) as session:
-            last = self._last_digest_day(session)
-            day = digest.digest_due(now, tz, self.settings.digest_time, last)
-            if day is None:
+            day = digest.digest_due(now, tz, self.settings.digest_time, self._last_digest_day(session))
+            # the claim is atomic: of instances ticking together, one gets the day and sends
+            if day is None or not store.claim_later(session, DIGEST_KEY, day.isoformat()):
                 return False
-            self.queue_digest(session, now, day)
+            self._queue_digest(session, now, day)
             return True
 
-    def queue_digest(self, session: Session, now: datetime, day: date | None = None) -> Rendered:
-        """Render the digest, queue it to the coordinators and remember the day it was for."""
+    def queue_digest(self, session: Session, now: datetime) -> Rendered:
+        """`digest --send`: queue today's digest now and count today as sent."""
+        day = now.astimezone(self.settings.helpdesk.tz).date()
+        session.merge(models.Meta(key=DIGEST_KEY, value=day.isoformat()))
+        return self._queue_digest(session, now, day)
+
+    def _queue_digest(self, session: Session, now: datetime, day: date) -> Rendered:
         rendered = self.render_digest(session, now)
         recipients = tuple(p.email for p in self.settings.staff.coordinators)
         if recipients:
             self.p.queue(session, rendered.outgoing(recipients), None, now)
         else:
             log.warning("digest: no coordinators configured, nothing sent")
-        day = day or now.astimezone(self.settings.helpdesk.tz).date()
-        session.merge(models.Meta(key=DIGEST_KEY, value=day.isoformat()))
         log.info("stage=scheduler decision=digest day=%s recipients=%d", day, len(recipients))
         return rendered
 
@@ -141,7 +144,6 @@ class Scheduler:
                             paused=timedelta(seconds=row.paused_seconds or 0))
 
     def _last_digest_day(self, session: Session) -> date | None:
-        stmt = select(models.Meta).where(models.Meta.key == DIGEST_KEY).with_for_update()
-        row = session.scalars(stmt).first()
+        row = session.get(models.Meta, DIGEST_KEY)
         return date.fromisoformat(row.value) if row else None
 

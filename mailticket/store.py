@@ -237,6 +237,18 @@ def secret(session: Session, configured: str) -> bytes:
     return session.get(models.Meta, "message_id_secret").value.encode()
 
 
+def claim_later(session: Session, key: str, value: str) -> bool:
+    """Set meta `key` to `value` if it is unset or sorts lower; True when this call did so.
+
+    Atomic across instances (INSERT … ON CONFLICT DO UPDATE … WHERE): of two racing for the same
+    value, one wins and the other waits for it and then finds nothing to do.
+    """
+    stmt = _insert(session, models.Meta).values(key=key, value=value)
+    stmt = stmt.on_conflict_do_update(index_elements=["key"], set_={"value": stmt.excluded.value},
+                                      where=models.Meta.value < stmt.excluded.value)
+    return session.execute(stmt.returning(models.Meta.key)).first() is not None
+
+
 def add_event(session: Session, ticket: models.Ticket, at: datetime, type_: str, by: str,
               detail: str = "") -> models.Event:
     event = models.Event(ticket=ticket, at=at, type=type_, by=by, detail=detail)
@@ -266,11 +278,6 @@ def mark_raw(session: Session, raw: models.RawMail, mail: Mail, state: str, kind
     raw.subject = mail.subject
     if ticket is not None:
         raw.ticket = ticket
-
-
-def count_by_state(session: Session) -> dict[str, int]:
-    rows = session.execute(select(models.RawMail.state, func.count()).group_by(models.RawMail.state))
-    return {state: n for state, n in rows}
 
 
 def shared_message_ids(session: Session, raw_ids: Sequence[int]) -> set[str]:

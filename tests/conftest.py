@@ -43,7 +43,8 @@ def make_mail(subject: str, body: str, sender: str = "Budi <budi@example.co.id>"
 class Helpdesk:
     """A helpdesk in a temporary folder: its config, Maildir inbox, outbox and database."""
 
-    def __init__(self, root: Path, extra: str = ""):
+    def __init__(self, root: Path, extra: str = "", smtp: str = '[smtp]\nkind = "directory"\npath = "outbox"\n',
+                 poll: str = "60s"):
         self.root = root
         self.inbox = root / "mail"
         self.outbox = root / "outbox"
@@ -58,10 +59,7 @@ class Helpdesk:
             [inbox]
             kind = "maildir"
             path = "mail"
-            [smtp]
-            kind = "directory"
-            path = "outbox"
-            """) + textwrap.dedent(extra))
+            """) + f'poll_interval = "{poll}"\n' + smtp + textwrap.dedent(extra))
         self._n = 0
 
     def write(self, name: str, data: bytes) -> Path:

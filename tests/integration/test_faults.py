@@ -189,17 +189,7 @@ def acks(sink) -> Counter:
 
 
 def test_smtp_outage_mid_run_loses_nothing_and_delivers_everything_once(tmp_path, smtp_sink):
-    desk = Helpdesk(tmp_path)
-    desk.config.write_text(textwrap.dedent("""\
-        [helpdesk]
-        address = "provlampunglpse@gmail.com"
-        [database]
-        url = "sqlite:///mailticket.db"
-        [inbox]
-        kind = "maildir"
-        path = "mail"
-        poll_interval = "1s"
-        """) + smtp_sink.smtp_toml())
+    desk = Helpdesk(tmp_path, smtp=smtp_sink.smtp_toml(), poll="1s")
     db = tmp_path / "mailticket.db"
     proc = start_daemon(desk.config, tmp_path, tmp_path / "daemon.log")
     try:

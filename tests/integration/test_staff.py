@@ -10,30 +10,14 @@ from email.utils import make_msgid
 import pytest
 
 from tests.conftest import Helpdesk, make_mail
+from tests.integration.mailcheck import PASS, make_desk
 
-STAFF = """
-[helpdesk]
-reopen_window = "7d"
-[staff]
-members = [
-  { name = "rina", email = "rina@lampungprov.go.id" },
-  { name = "sari", email = "sari@lampungprov.go.id" },
-]
-coordinators = [{ name = "koordinator", email = "koord@lampungprov.go.id" }]
-authserv_id = "mx.google.com"
-"""
-PASS = ("mx.google.com; dkim=pass header.i=@lampungprov.go.id header.s=zimbra; spf=pass "
-        "smtp.mailfrom=x@lampungprov.go.id; dmarc=pass (p=NONE) header.from=lampungprov.go.id")
 REPORT = "Selamat pagi, saya gk bisa login ke SPSE sejak kemarin, muncul error terus. Mohon bantuan.\n"
 
 
 @pytest.fixture
 def desk(tmp_path) -> Helpdesk:
-    helpdesk = Helpdesk(tmp_path)
-    text = helpdesk.config.read_text().replace("[helpdesk]\n", "")
-    helpdesk.config.write_text(STAFF.replace("[helpdesk]\n", "[helpdesk]\n" + text.split("[database]")[0])
-                               + "[database]" + text.split("[database]")[1])
-    return helpdesk
+    return make_desk(tmp_path, helpdesk_keys='reopen_window = "7d"')
 
 
 def read(path):
