@@ -12,6 +12,7 @@ from datetime import datetime, tzinfo
 
 from sqlalchemy.orm import Session
 
+from . import store
 from .compose import compose
 from .db import models
 from .thread import make_message_id
@@ -42,7 +43,7 @@ def queue(session: Session, sender: Sender, out: Outgoing, ticket: models.Ticket
                         created_at=now, next_attempt_at=now)
     session.add(row)
     if ticket is not None:
-        session.add(models.Message(
+        store.add_message(session, models.Message(
             ticket=ticket, direction="out", kind=out.kind, sender=sender.address, recipients=recipients,
             subject=out.subject, date=now, message_id=message_id, text=out.text, outbox=row,
         ))

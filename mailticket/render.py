@@ -251,6 +251,7 @@ def _due(ticket: TicketView) -> datetime:
 # --- subjects ----------------------------------------------------------------------------------
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_ANY_TOKEN = re.compile(r"\[\s*([^\]#\s]+)\s*#\s*(\d+)\s*\]")
 
 
 def clean_subject(text: str) -> str:
@@ -261,8 +262,12 @@ def clean_subject(text: str) -> str:
 def subject_line(ticket: TicketView, label: str = "") -> str:
     """'[LPSE#12] subject', or 'Label: [LPSE#12] subject' for mail about the ticket to staff."""
     prefix, _, number = ticket.token.partition("#")
-    own_token = re.compile(rf"\[\s*{re.escape(prefix)}\s*#\s*{re.escape(number)}\s*\]", re.IGNORECASE)
-    subject = clean_subject(own_token.sub(" ", ticket.subject))
+
+    def drop_own(match: re.Match[str]) -> str:
+        own = match[1].casefold() == prefix.casefold() and int(match[2]) == int(number)
+        return " " if own else match[0]
+
+    subject = clean_subject(_ANY_TOKEN.sub(drop_own, ticket.subject))
     line = f"{ticket.tag} {subject}"
     return f"{label}: {line}" if label else line
 

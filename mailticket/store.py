@@ -9,6 +9,10 @@ Several instances on one PostgreSQL database share the work through row locks, n
 numbers come from the sequence `ticket_number_seq` (migration 0004). SQLite has one writer at a
 time and keeps its counters row.
 
+The pipeline flushes a whole batch once, at its end. Until then the database does not have the
+batch's rows, so every lookup here runs without autoflush and also asks `Unflushed`, the index of
+what was added since the session's last flush (emptied on every flush and rollback).
+
 Deferral rule (PostgreSQL): a claimed message whose In-Reply-To or References names an older raw
 message that is still pending and not in this batch (another instance holds it, or it was
 committed after we looked), or one deferred in this batch, is left pending for a later round, so
@@ -22,12 +26,13 @@ import hashlib
 import logging
 import re
 import secrets
+from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import Sequence as DbSequence
-from sqlalchemy import case, exists, func, select, text, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import bindparam, case, event, exists, func, select, text, update
 from sqlalchemy.orm import Session, aliased
 
 from .db import models
@@ -44,13 +49,49 @@ _FLOOR_JUMP = 1000  # below first_number by more than this: setval; closer: draw
 _FLOOR_LOCK = 0x6D74666C6F6F72  # advisory lock key ("mtfloor") while moving the sequence up
 
 
+@dataclass
+class Unflushed:
+    """What this session added since its last flush, for lookups that must see it before the database does."""
+
+    tickets: dict[int, models.Ticket] = field(default_factory=dict)  # number -> ticket
+    threads: dict[str, models.Ticket] = field(default_factory=dict)  # Message-ID (in or out) -> ticket
+    # (Message-ID, sender, subject) of a received message -> its raw id
+    received: dict[tuple[str, str, str], int] = field(default_factory=dict)
+    opened_by: Counter[str] = field(default_factory=Counter)  # reporter -> new tickets
+
+
+def unflushed(session: Session) -> Unflushed:
+    index = session.info.get("unflushed")
+    if index is None:
+        index = session.info["unflushed"] = Unflushed()
+    return index
+
+
+@event.listens_for(Session, "after_flush")
+def _flushed(session: Session, _context) -> None:
+    session.info.pop("unflushed", None)
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _rolled_back(session: Session, _previous) -> None:
+    """Numbers drawn from the PostgreSQL sequence for tickets now rolled back are given out again."""
+    index = session.info.pop("unflushed", None)
+    if index is not None and index.tickets:
+        session.info.setdefault("spare_numbers", []).extend(index.tickets)
+        session.info["spare_numbers"].sort()
+
+
 def _postgres(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
 
 def _insert(session: Session, table):
-    """The dialect's INSERT, which knows ON CONFLICT DO NOTHING."""
-    return (postgresql if _postgres(session) else sqlite).insert(table)
+    """The dialect's INSERT, which knows ON CONFLICT; imported here, so SQLite never loads PostgreSQL's."""
+    if _postgres(session):
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(table)
 
 
 def _head(data: bytes) -> bytes:
@@ -126,6 +167,12 @@ def claim_raw_ids(session: Session, ids: Sequence[int]) -> list[int]:
     return list(session.scalars(stmt))
 
 
+def raw_rows(session: Session, ids: Sequence[int]) -> list[models.RawMail]:
+    """These raw messages, bytes included, oldest first: one query for a whole batch."""
+    stmt = select(models.RawMail).where(models.RawMail.id.in_(ids)).order_by(models.RawMail.id)
+    return list(session.scalars(stmt))
+
+
 def _deferred(session: Session, heads: dict[int, bytes]) -> set[int]:
     """Ids of claimed rows (id -> header bytes, oldest first) that must wait for an older message."""
     refs = {raw_id: sniff_references(head) for raw_id, head in heads.items()}
@@ -149,20 +196,25 @@ def _deferred(session: Session, heads: dict[int, bytes]) -> set[int]:
 
 
 def ticket_by_number(session: Session, number: int) -> models.Ticket | None:
-    return session.scalars(select(models.Ticket).where(models.Ticket.number == number)).first()
+    ticket = unflushed(session).tickets.get(number)
+    if ticket is not None:
+        return ticket
+    with session.no_autoflush:
+        return session.scalars(select(models.Ticket).where(models.Ticket.number == number)).first()
 
 
 def ticket_by_references(session: Session, references: Sequence[str]) -> models.Ticket | None:
     """The ticket of the newest referenced message that we know (In-Reply-To first)."""
     if not references:
         return None
-    rows = session.execute(
-        select(models.Message.message_id, models.Message.ticket_id).where(
-            models.Message.message_id.in_(references[:50])
-        )
-    ).all()
-    by_id = {message_id: ticket_id for message_id, ticket_id in rows}
+    stmt = select(models.Message.message_id, models.Message.ticket_id).where(
+        models.Message.message_id.in_(references[:50]))
+    with session.no_autoflush:
+        by_id = dict(session.execute(stmt).all())
+    threads = unflushed(session).threads
     for ref in references:
+        if ref in threads:
+            return threads[ref]
         if ref in by_id:
             return session.get(models.Ticket, by_id[ref])
     return None
@@ -185,22 +237,31 @@ def find_ticket(session: Session, key: ThreadKey) -> tuple[models.Ticket | None,
 def next_ticket_number(session: Session, first_number: int) -> int:
     """Take the next number of the register; `first_number` raises the floor, never lowers it.
 
-    PostgreSQL: from the sequence, so instances never wait for each other; a number drawn by a
-    transaction that rolls back (a crash, a message quarantined after it was numbered) is not
-    given again, which leaves a gap. SQLite: the counters row, in the caller's transaction.
+    PostgreSQL: from the sequence, so instances never wait for each other. A number whose ticket
+    was rolled back within this transaction (a batch split around a failing message) is given
+    again; one lost with its transaction (a crash) is not, which leaves a gap. SQLite: the
+    counters row, in the caller's transaction, so a rollback gives the number back by itself.
     """
     if _postgres(session):
-        return _sequence_number(session, first_number)
-    counter = models.Counter
-    floor = first_number - 1
-    bumped = case((counter.value < floor, floor), else_=counter.value) + 1
-    stmt = update(counter).where(counter.name == "ticket").values(value=bumped).returning(counter.value)
-    number = session.execute(stmt).scalar()
+        spare = session.info.get("spare_numbers")
+        return spare.pop(0) if spare else _sequence_number(session, first_number)
+    connection = session.connection()  # Core: the counter is never an ORM object here
+    floor = {"floor": first_number - 1}
+    number = connection.execute(_NEXT_NUMBER, floor).scalar()
     if number is None:
-        first = {"name": "ticket", "value": floor}
-        session.execute(_insert(session, counter).on_conflict_do_nothing(), first)
-        number = session.execute(stmt).scalar()
+        connection.execute(_insert(session, models.Counter).on_conflict_do_nothing(),
+                           {"name": "ticket", "value": first_number - 1})
+        number = connection.execute(_NEXT_NUMBER, floor).scalar()
     return int(number)
+
+
+def _next_number_statement():
+    counter, floor = models.Counter, bindparam("floor")
+    bumped = case((counter.value < floor, floor), else_=counter.value) + 1
+    return update(counter).where(counter.name == "ticket").values(value=bumped).returning(counter.value)
+
+
+_NEXT_NUMBER = _next_number_statement()  # built once: the hot path only binds `floor`
 
 
 def _sequence_number(session: Session, first_number: int) -> int:
@@ -249,6 +310,29 @@ def claim_later(session: Session, key: str, value: str) -> bool:
     return session.execute(stmt.returning(models.Meta.key)).first() is not None
 
 
+def add_ticket(session: Session, ticket: models.Ticket) -> None:
+    session.add(ticket)
+    index = unflushed(session)
+    index.tickets[ticket.number] = ticket
+    index.opened_by[ticket.reporter] += 1
+
+
+_OPENED_SINCE = select(func.count()).select_from(models.Ticket).where(
+    models.Ticket.reporter == bindparam("reporter"), models.Ticket.created_at >= bindparam("since"))
+
+
+def tickets_opened_since(session: Session, reporter: str, since: datetime) -> int:
+    """Tickets this sender opened at or after `since`, those not yet flushed included."""
+    flushed = session.connection().execute(_OPENED_SINCE, {"reporter": reporter, "since": since}).scalar()
+    return (flushed or 0) + unflushed(session).opened_by[reporter]
+
+
+def add_message(session: Session, message: models.Message) -> None:
+    """Record a message (in or out) on its ticket, where threading finds it."""
+    session.add(message)
+    unflushed(session).threads[message.message_id] = message.ticket
+
+
 def add_event(session: Session, ticket: models.Ticket, at: datetime, type_: str, by: str,
               detail: str = "") -> models.Event:
     event = models.Event(ticket=ticket, at=at, type=type_, by=by, detail=detail)
@@ -266,7 +350,8 @@ def add_received(session: Session, ticket: models.Ticket, raw_id: int, mail: Mai
         subject=mail.subject, date=mail.date or at, message_id=mail.message_id or f"<raw.{raw_id}@local>",
         text=text, raw_id=raw_id,
     )
-    session.add(message)
+    add_message(session, message)
+    unflushed(session).received[message.message_id, message.sender, message.subject] = raw_id
     return message
 
 
@@ -292,8 +377,12 @@ def copy_of(session: Session, mail: Mail) -> int | None:
     """The raw id of a message already recorded with this Message-ID, sender and subject, if any."""
     if not mail.message_id:
         return None
+    sender = mail.sender.email if mail.sender else ""
+    raw_id = unflushed(session).received.get((mail.message_id, sender, mail.subject))
+    if raw_id is not None:
+        return raw_id
     m = models.Message
-    stmt = select(m.raw_id).where(m.message_id == mail.message_id, m.direction == "in",
-                                  m.sender == (mail.sender.email if mail.sender else ""),
+    stmt = select(m.raw_id).where(m.message_id == mail.message_id, m.direction == "in", m.sender == sender,
                                   m.subject == mail.subject).limit(1)
-    return session.scalar(stmt)
+    with session.no_autoflush:
+        return session.scalar(stmt)

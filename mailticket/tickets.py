@@ -9,7 +9,6 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from . import classify, sla, store, thread, workflow
@@ -63,8 +62,7 @@ class TicketWork:
         reporter = self.who
         cc = [a.email for a in mail.cc if a.email and a.email not in self.p.own_addresses | {reporter}
               and not is_unanswerable(a.email)]  # never relay to no-reply or mailer-daemon
-        with self.session.no_autoflush:  # the register is its own row: nothing pending to flush for it
-            number = store.next_ticket_number(self.session, settings.helpdesk.first_number)
+        number = store.next_ticket_number(self.session, settings.helpdesk.first_number)
         ticket = models.Ticket(
             number=number,
             subject=thread.strip_subject(mail.subject, settings.helpdesk.token_prefix) or "(tanpa subjek)",
@@ -74,7 +72,7 @@ class TicketWork:
             closed_at=None, escalated=False, paused_seconds=0, last_in_message_id=mail.message_id,
         )
         ticket.due_at = self.p.due(ticket)
-        self.session.add(ticket)
+        store.add_ticket(self.session, ticket)
         return ticket
 
     def _acknowledge(self, ticket: models.Ticket, topics: tuple[str, ...]) -> None:
@@ -84,7 +82,7 @@ class TicketWork:
                             "the sender has no address we may answer")
             return
         limit = self.p.settings.helpdesk.max_acks_per_hour
-        if self._recent_tickets_of(ticket.reporter) > limit:
+        if store.tickets_opened_since(self.session, ticket.reporter, self.now - timedelta(hours=1)) > limit:
             store.add_event(self.session, ticket, self.now, "ack-skipped", "system",
                             f"more than {limit} new tickets from this sender within an hour")
             return
@@ -105,14 +103,6 @@ class TicketWork:
         out = rendered.outgoing(recipients, reply_to=self.p.settings.helpdesk.address,
                                 references=self._references())
         self.p.queue(self.session, out, ticket, self.now)
-
-    def _recent_tickets_of(self, reporter: str) -> int:
-        """Tickets this sender opened within the last hour, this one (not yet flushed) included."""
-        t = models.Ticket
-        since = self.now - timedelta(hours=1)
-        stmt = select(func.count()).select_from(t).where(t.reporter == reporter, t.created_at >= since)
-        with self.session.no_autoflush:  # earlier messages are flushed already; no need to flush this one
-            return (self.session.scalar(stmt) or 0) + 1
 
     def reply_address(self) -> str:
         """Where an answer to this mail goes; "" when we must not answer it."""

@@ -15,7 +15,6 @@ from pathlib import Path
 from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
-from tenacity import Retrying, retry_if_exception_type, stop_never, wait_exponential_jitter
 
 SCHEMA_HEAD = "0004"  # the newest Alembic revision; a test keeps it equal to the scripts
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -139,6 +138,8 @@ def wait_for_database(engine: Engine, stop: threading.Event | None = None, longe
     Logs one line when it is back (the caller logged the failure). Returns False if `stop` was set
     first. Nothing is lost meanwhile: uncommitted work stays pending and runs again.
     """
+    from tenacity import Retrying, retry_if_exception_type, stop_never, wait_exponential_jitter
+
     stop = stop or threading.Event()
     started = time.monotonic()
     retrying = Retrying(retry=retry_if_exception_type(DB_ERRORS), stop=stop_never, sleep=stop.wait,

@@ -74,3 +74,68 @@ def test_a_full_disk_at_the_outbox_keeps_the_mail_queued_until_it_can_be_written
     app.send()
     assert len(helpdesk.sent("ack")) == 1
     assert states(helpdesk) == [("ticket",)]
+
+
+def _batch_with_two_breaking_messages(helpdesk):
+    """Reports from eight senders, two that break, and replies (by token) to reports in the same batch."""
+    paths = []
+    for i in range(1, 9):
+        body = "this one breaks" if i in (3, 6) else f"saya gk bisa login ke SPSE, laporan {i}"
+        paths.append(helpdesk.write(f"{i:02}.eml", make_mail(f"Laporan {i}", body, sender=f"u{i}@example.co.id")))
+    # reports 1, 2, 4, 5, 7, 8 get tickets 1..6 in order; these answer tickets 1 and 3 (report 4)
+    paths.append(helpdesk.write("09.eml", make_mail("Re: [LPSE#1] Laporan 1", "sudah saya coba", "u1@example.co.id")))
+    paths.append(helpdesk.write("10.eml", make_mail("Re: [LPSE#3] Laporan 4", "masih gagal", "u4@example.co.id")))
+    return paths
+
+
+def _breaking(app, monkeypatch, calls):
+    real = app.pipeline.process_one
+
+    def process_one(session, raw):
+        calls.append(raw.id)
+        if b"this one breaks" in raw.data:
+            raise KeyError("a bug")
+        return real(session, raw)
+
+    monkeypatch.setattr(app.pipeline, "process_one", process_one)
+
+
+def test_a_breaking_message_in_a_batch_is_quarantined_alone_and_the_rest_commit_once(app, helpdesk,
+                                                                                        monkeypatch):
+    calls: list[int] = []
+    _breaking(app, monkeypatch, calls)
+    app.ingest([str(p) for p in _batch_with_two_breaking_messages(helpdesk)])
+    assert [s for (s,) in states(helpdesk)] == ["ticket"] * 2 + ["quarantined"] + ["ticket"] * 2 + [
+        "quarantined"] + ["ticket"] * 4
+    with sqlite3.connect(helpdesk.root / "mailticket.db") as db:
+        tickets = db.execute("SELECT number, reporter FROM tickets ORDER BY number").fetchall()
+        replies = db.execute("SELECT t.number, m.sender FROM messages m JOIN tickets t ON t.id = m.ticket_id "
+                             "WHERE m.kind = 'reply' ORDER BY m.id").fetchall()
+        created = db.execute("SELECT count(*) FROM events WHERE type = 'created'").fetchone()[0]
+    # numbers stay contiguous although the batch ran again around each breaking message
+    assert tickets == [(1, "u1@example.co.id"), (2, "u2@example.co.id"), (3, "u4@example.co.id"),
+                       (4, "u5@example.co.id"), (5, "u7@example.co.id"), (6, "u8@example.co.id")]
+    assert replies == [(1, "u1@example.co.id"), (3, "u4@example.co.id")]
+    assert created == 6 and len(helpdesk.sent("ack")) == 6  # nothing twice
+    # the batch, then: 1-2 again together, 3 alone, 4-10 (breaks at 6), 4-5, 6 alone, 7-10
+    assert calls == [1, 2, 3, 1, 2, 3, 4, 5, 6, 4, 5, 6, 7, 8, 9, 10]
+
+
+def test_a_batch_whose_flush_fails_runs_each_message_in_its_own_savepoint(app, helpdesk, monkeypatch):
+    from mailticket import store
+
+    paths = [helpdesk.write(f"{i}.eml", make_mail(f"Laporan {i}", "gagal login", sender=f"u{i}@example.co.id"))
+             for i in range(1, 4)]
+    real = store.add_event
+
+    def add_event(session, ticket, at, type_, by, detail=""):
+        # a row the database refuses at flush time (NOT NULL), for the message from u2 only
+        return real(session, ticket, at, type_, None if by == "u2@example.co.id" else by, detail)
+
+    monkeypatch.setattr(store, "add_event", add_event)
+    app.ingest([str(p) for p in paths])
+    assert [s for (s,) in states(helpdesk)] == ["ticket", "quarantined", "ticket"]
+    with sqlite3.connect(helpdesk.root / "mailticket.db") as db:
+        stage, error = db.execute("SELECT stage, error FROM quarantine").fetchone()
+    assert stage == "store" and "IntegrityError" in error
+    assert len(helpdesk.sent("ack")) == 2

@@ -113,6 +113,30 @@ def test_ingest_suite_on_postgres(case, tmp_path, pg_url):
     case(desk)
 
 
+def test_a_batch_split_around_breaking_messages_leaves_no_gap_in_the_register(tmp_path, pg_url, monkeypatch):
+    from mailticket.config import load
+    from mailticket.daemon import App
+    from tests.integration.test_pipeline import _batch_with_two_breaking_messages, _breaking
+
+    desk = Helpdesk(tmp_path)
+    desk.config.write_text(desk.config.read_text().replace('url = "sqlite:///mailticket.db"', f'url = "{pg_url}"'))
+    app = App(load(str(desk.config)))
+    calls: list[int] = []
+    _breaking(app, monkeypatch, calls)
+    app.ingest([str(p) for p in _batch_with_two_breaking_messages(desk)])
+    engine = make_engine(pg_url)
+    with engine.connect() as conn:
+        states = conn.execute(text("SELECT state FROM raw_mail ORDER BY id")).scalars().all()
+        numbers = conn.execute(text("SELECT number FROM tickets ORDER BY number")).scalars().all()
+        replies = conn.execute(text("SELECT t.number FROM messages m JOIN tickets t ON t.id = m.ticket_id "
+                                    "WHERE m.kind = 'reply' ORDER BY m.id")).scalars().all()
+    engine.dispose()
+    assert states.count("quarantined") == 2 and states.count("ticket") == 8
+    # the numbers drawn for tickets rolled back with the batch were given out again
+    assert numbers == [1, 2, 3, 4, 5, 6] and replies == [1, 3]
+    assert len(desk.sent("ack")) == 6
+
+
 # -- ticket numbers, claims and the lease, in process ------------------------------------------------
 
 
