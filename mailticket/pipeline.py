@@ -53,7 +53,10 @@ def _log_outcome(outcome: Outcome) -> None:
              outcome.category or "-", outcome.decision)
 
 
-def header_block(data: bytes, limit: int = 256 * 1024) -> bytes:
+HEAD_LIMIT = 256 * 1024  # bytes read of a message too big to parse whole: its header block is in them
+
+
+def header_block(data: bytes, limit: int = HEAD_LIMIT) -> bytes:
     """Only the header block of a message too big to parse whole (its body is kept raw, unread)."""
     head = data[:limit]
     for blank in (b"\r\n\r\n", b"\n\n"):
@@ -163,8 +166,10 @@ class Pipeline:
     def process_one(self, session: Session, raw: models.RawMail) -> Outcome:
         now = self.clock.now()
         self._stage = "parse"
-        oversize = len(raw.data) > self.settings.helpdesk.max_message_size
-        mail = parse.parse(header_block(raw.data) if oversize else raw.data)
+        oversize = raw.size > self.settings.helpdesk.max_message_size
+        data = store.raw_bytes(session, raw.id, HEAD_LIMIT if oversize else None)
+        mail = parse.parse(header_block(data) if oversize else data)
+        del data  # the bytes stay in the database; only the parsed mail goes on
         self._stage = "filter"
         verdict = filter.judge(mail, self.own_addresses, self._spam_reason)
         self._stage = "thread"

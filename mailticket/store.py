@@ -31,9 +31,9 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from sqlalchemy import LargeBinary, bindparam, case, event, exists, func, select, text, update
 from sqlalchemy import Sequence as DbSequence
-from sqlalchemy import bindparam, case, event, exists, func, select, text, update
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session, aliased, defer
 
 from .db import models
 from .types import Mail, RawMail, ThreadKey
@@ -168,9 +168,22 @@ def claim_raw_ids(session: Session, ids: Sequence[int]) -> list[int]:
 
 
 def raw_rows(session: Session, ids: Sequence[int]) -> list[models.RawMail]:
-    """These raw messages, bytes included, oldest first: one query for a whole batch."""
-    stmt = select(models.RawMail).where(models.RawMail.id.in_(ids)).order_by(models.RawMail.id)
+    """These raw messages, oldest first, in one query, without their bytes (see `raw_bytes`)."""
+    raw = models.RawMail
+    stmt = select(raw).options(defer(raw.data)).where(raw.id.in_(ids)).order_by(raw.id)
     return list(session.scalars(stmt))
+
+
+_RAW_BYTES = select(models.RawMail.data).where(models.RawMail.id == bindparam("id"))
+_RAW_HEAD = select(func.substr(models.RawMail.data, 1, bindparam("limit"), type_=LargeBinary)).where(
+    models.RawMail.id == bindparam("id"))
+
+
+def raw_bytes(session: Session, raw_id: int, limit: int | None = None) -> bytes:
+    """A raw message's bytes (or its first `limit`), read when needed and never held by the ORM row,
+    so that a batch holds one message's bytes at a time, and a huge message is never read whole."""
+    stmt = _RAW_BYTES if limit is None else _RAW_HEAD
+    return bytes(session.connection().execute(stmt, {"id": raw_id, "limit": limit}).scalar_one())
 
 
 def _deferred(session: Session, heads: dict[int, bytes]) -> set[int]:

@@ -386,7 +386,7 @@ def test_a_mail_just_over_25_mib_is_kept_raw_answered_from_its_header_and_memory
         print(f"\n[rss] mailticket ingest of a {len(data) / MiB:.1f} MiB mail: max RSS {rss:.0f} MiB, "
               f"{wall:.1f}s")
     assert status == 0
-    assert rss < 250, f"max RSS {rss:.0f} MiB"
+    assert rss < 200, f"max RSS {rss:.0f} MiB"
     [row] = raw_rows(desk)
     assert row["data"] == data and row["state"] == "ticket"
     [ticket] = query(desk, "SELECT subject, reporter FROM tickets")
