@@ -25,7 +25,7 @@ from .types import RawMail
 
 _MAILDIR_TIME = re.compile(r"^(\d+)(?:\.M(\d+))?")
 BATCH_MESSAGES = 200  # messages per commit of raw mail
-BATCH_BYTES = 16 * 1024 * 1024  # and at most this much (one message may exceed it)
+BATCH_BYTES = 4 * 1024 * 1024  # and at most this much (one message may exceed it)
 
 
 def is_maildir(path: Path) -> bool:
