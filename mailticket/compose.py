@@ -5,9 +5,11 @@ the registry decodes RFC 2047 encoded words found in a value it is given, so a s
 such as "=?utf-8?q?x=0D=0ABcc:_a@b?=" (a reporter's text, already decoded once by the
 parser) would come out as a real CR LF and a new header line; and parsing every header
 costs about a millisecond per message. The values are cleaned of every line-breaking and
-control character first, then written as plain folded ASCII or as UTF-8 encoded words,
-and handed to EmailMessage as already-folded header objects (the documented "has a name
-attribute" path of email.policy). EmailMessage and policy.SMTP still lay out the message.
+control character first, then written as plain folded ASCII or as UTF-8 encoded words.
+The bodies are 7bit or quoted-printable ASCII made here too, so the message is laid out here
+as well: header lines, a blank line, the body or the parts of a multipart/alternative between
+their boundaries, every line ending in CRLF (RFC 5322, RFC 2046 §5.1.1). That is what
+email.generator wrote for it, at a fifth of the cost.
 """
 
 from __future__ import annotations
@@ -18,8 +20,6 @@ import re
 import secrets
 from datetime import datetime
 from email import policy
-from email.message import EmailMessage, MIMEPart
-from email.policy import EmailPolicy
 from email.utils import format_datetime
 
 from .types import Outgoing
@@ -44,41 +44,20 @@ HUMAN_KINDS = frozenset({"relay", "closing"})  # a person's words: no Auto-Submi
 AUTO_REPLY_KINDS = frozenset({"ack"})
 
 
-class _SmtpPolicy(EmailPolicy):
-    """policy.SMTP without the per-header uniqueness lookup (40% of the time); _headers() checks it."""
-
-    def header_max_count(self, name: str) -> None:
-        return None
-
-
-_POLICY = _SmtpPolicy(linesep="\r\n")  # what policy.SMTP is: EmailPolicy with CRLF
-
-
-class _Folded(str):
-    """A header already encoded and folded; email.policy writes it as it is."""
-
-    name: str
-
-    def __new__(cls, name: str, value: str) -> _Folded:
-        folded = super().__new__(cls, value)
-        folded.name = name
-        return folded
-
-    def fold(self, *, policy: object) -> str:
-        return f"{self.name}: {self}\r\n"
-
-
 def compose(out: Outgoing, *, from_name: str, from_addr: str, message_id: str, date: datetime) -> bytes:
     """The whole message as bytes with CRLF line ends; ValueError for a bad address, id or date."""
-    msg = EmailMessage(policy=_POLICY)
-    for name, value in _headers(out, from_name, from_addr, message_id, date):
-        msg[name] = _Folded(name, value)
-    msg["MIME-Version"] = _Folded("MIME-Version", "1.0")
+    headers = _headers(out, from_name, from_addr, message_id, date)
+    headers.append(("MIME-Version", "1.0"))
     if out.html:
-        _set_alternative(msg, out.text, out.html)
+        boundary = "=_mt_" + secrets.token_hex(12)  # random, and "=_" never occurs in quoted-printable
+        headers.append(("Content-Type", f'multipart/alternative;\r\n boundary="{boundary}"'))
+        parts = [_text_part(text, subtype) for text, subtype in ((out.text, "plain"), (out.html, "html"))]
+        body = f"--{boundary}\r\n" + f"\r\n--{boundary}\r\n".join(parts) + f"\r\n--{boundary}--\r\n"
     else:
-        _set_text(msg, out.text, "plain")
-    return msg.as_bytes()
+        cte, payload = encode_body(out.text)
+        headers += _text_headers("plain", cte)
+        body = _crlf(payload)
+    return (_header_lines(headers) + "\r\n" + body).encode("ascii")
 
 
 def _headers(out: Outgoing, from_name: str, from_addr: str, message_id: str,
@@ -273,22 +252,22 @@ def _required_id(message_id: str) -> str:
 # --- bodies ------------------------------------------------------------------------------------
 
 
-def _set_text(part: MIMEPart, text: str, subtype: str) -> None:
+def _text_part(text: str, subtype: str) -> str:
     cte, payload = encode_body(text)
-    part["Content-Type"] = _Folded("Content-Type", f'text/{subtype}; charset="utf-8"')
-    part["Content-Transfer-Encoding"] = _Folded("Content-Transfer-Encoding", cte)
-    part.set_payload(payload)
+    return _header_lines(_text_headers(subtype, cte)) + "\r\n" + _crlf(payload)
 
 
-def _set_alternative(msg: EmailMessage, text: str, html: str) -> None:
-    boundary = "=_mt_" + secrets.token_hex(12)  # random, and "=_" never occurs in quoted-printable
-    msg["Content-Type"] = _Folded("Content-Type", f'multipart/alternative;\r\n boundary="{boundary}"')
-    parts = []
-    for body, subtype in ((text, "plain"), (html, "html")):
-        part = MIMEPart(policy=_POLICY)
-        _set_text(part, body, subtype)
-        parts.append(part)
-    msg.set_payload(parts)
+def _text_headers(subtype: str, cte: str) -> list[tuple[str, str]]:
+    return [("Content-Type", f'text/{subtype}; charset="utf-8"'), ("Content-Transfer-Encoding", cte)]
+
+
+def _header_lines(headers: list[tuple[str, str]]) -> str:
+    return "".join(f"{name}: {value}\r\n" for name, value in headers)
+
+
+def _crlf(payload: str) -> str:
+    """The payload (ASCII, ending in a newline) with CRLF line ends."""
+    return payload.replace("\n", "\r\n")
 
 
 def encode_body(text: str) -> tuple[str, str]:
