@@ -45,7 +45,14 @@ class Transport(Protocol):
 
 
 class DirectoryTransport:
-    """Writes each mail as `<row id>-<kind>.eml` into a folder (the embedded default)."""
+    """Writes each mail as `<row id>-<kind>.eml` into a folder (the embedded default).
+
+    A chunk's files are written under temporary names, made durable by one sync(2), then renamed
+    into place and the folder synced: a reader never sees half a file, and a file that is there
+    survives a power cut. One sync for the chunk instead of an fsync per file (about 0.25 ms each
+    on this kind of disk, most of the delivery time); sync(2) covers every filesystem, which is fine
+    for this embedded transport (production mail goes out by SMTP).
+    """
 
     def __init__(self, path: Path):
         self.path = path
@@ -56,6 +63,7 @@ class DirectoryTransport:
 
     def deliver(self, rows: list[models.Outbox]) -> dict[int, Exception | None]:
         results: dict[int, Exception | None] = {}
+        written: list[tuple[int, Path, Path]] = []
         for row in rows:
             target = self.file_for(row)
             if target.exists():  # delivered before a crash kept us from marking it
@@ -63,14 +71,18 @@ class DirectoryTransport:
                 continue
             tmp = self.path / f".{target.name}.tmp"
             try:
-                with open(tmp, "wb") as fh:
-                    fh.write(row.data)
-                    fh.flush()
-                    os.fsync(fh.fileno())
-                os.replace(tmp, target)
-                results[row.id] = None
+                tmp.write_bytes(row.data)
+                written.append((row.id, tmp, target))
             except OSError as exc:
                 results[row.id] = TemporaryFailure(str(exc))
+        if written:
+            os.sync()
+        for row_id, tmp, target in written:
+            try:
+                os.replace(tmp, target)
+                results[row_id] = None
+            except OSError as exc:
+                results[row_id] = TemporaryFailure(str(exc))
         if rows:
             try:
                 _fsync_dir(self.path)

@@ -54,26 +54,47 @@ def test_an_unexpected_error_quarantines_only_that_message(app, helpdesk, monkey
 
 def test_a_full_disk_at_the_outbox_keeps_the_mail_queued_until_it_can_be_written(app, helpdesk, monkeypatch):
     import errno
-    import os
+    from pathlib import Path
 
-    from mailticket import send
-
-    real_fsync = os.fsync
     helpdesk.write("1.eml", make_mail("Login gagal", "saya gk bisa login ke SPSE"))
 
     def full(*_args, **_kwargs):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(send.os, "fsync", full)
+    monkeypatch.setattr(Path, "write_bytes", full)  # how the outbox writes a mail
     app.ingest([str(helpdesk.root / "in" / "1.eml")])
-    assert helpdesk.sent() == []
+    monkeypatch.undo()
+    assert helpdesk.sent() == [] and list(helpdesk.outbox.iterdir()) == []
     with sqlite3.connect(helpdesk.root / "mailticket.db") as db:
         assert db.execute("SELECT status, attempts, last_error FROM outbox").fetchone()[:2] == ("queued", 1)
         db.execute("UPDATE outbox SET next_attempt_at = '2000-01-01 00:00:00'")  # as time would move on
-    monkeypatch.setattr(send.os, "fsync", real_fsync)
     app.send()
     assert len(helpdesk.sent("ack")) == 1
     assert states(helpdesk) == [("ticket",)]
+
+
+def test_an_outbox_folder_not_known_durable_keeps_the_row_queued_and_delivers_it_once(app, helpdesk,
+                                                                                       monkeypatch):
+    import errno
+
+    from mailticket import send
+
+    helpdesk.write("1.eml", make_mail("Login gagal", "saya gk bisa login ke SPSE"))
+
+    def failing(*_args, **_kwargs):
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(send.os, "fsync", failing)  # the folder's fsync after the rename
+    app.ingest([str(helpdesk.root / "in" / "1.eml")])
+    monkeypatch.undo()
+    with sqlite3.connect(helpdesk.root / "mailticket.db") as db:
+        assert db.execute("SELECT status FROM outbox").fetchone() == ("queued",)
+        db.execute("UPDATE outbox SET next_attempt_at = '2000-01-01 00:00:00'")
+    first = helpdesk.sent("ack")
+    app.send()
+    assert helpdesk.sent("ack") == first and len(first) == 1  # the file was there: not written again
+    with sqlite3.connect(helpdesk.root / "mailticket.db") as db:
+        assert db.execute("SELECT status FROM outbox").fetchone() == ("sent",)
 
 
 def _batch_with_two_breaking_messages(helpdesk):
