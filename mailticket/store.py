@@ -31,9 +31,9 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import LargeBinary, bindparam, case, event, exists, func, select, text, update
+from sqlalchemy import LargeBinary, bindparam, case, event, exists, func, insert, select, text, update
 from sqlalchemy import Sequence as DbSequence
-from sqlalchemy.orm import Session, aliased, defer
+from sqlalchemy.orm import Session, aliased
 
 from .db import models
 from .types import Mail, RawMail, ThreadKey
@@ -117,12 +117,18 @@ def keep_raw(session: Session, raws: Iterable[RawMail], now: datetime) -> int:
         return 0
     known = set(session.scalars(select(models.RawMail.sha256).where(models.RawMail.sha256.in_(by_digest))))
     rows = [{"sha256": digest, "message_id": sniff_message_id(raw.data), "source": raw.source[:500],
-             "size": len(raw.data), "data": raw.data, "received_at": now, "state": "pending"}
+             "size": len(raw.data), "received_at": now, "state": "pending"}
             for digest, raw in by_digest.items() if digest not in known]
-    if rows:  # ON CONFLICT: another instance may have kept the same bytes since we looked
-        stmt = _insert(session, models.RawMail).on_conflict_do_nothing(index_elements=["sha256"])
-        session.execute(stmt, rows)
-    return len(rows)
+    if not rows:
+        return 0
+    # ON CONFLICT: another instance may have kept the same bytes since we looked; those rows come
+    # back from RETURNING only when this statement inserted them
+    stmt = _insert(session, models.RawMail).on_conflict_do_nothing(index_elements=["sha256"])
+    inserted = session.execute(stmt.returning(models.RawMail.id, models.RawMail.sha256), rows).all()
+    if inserted:
+        session.execute(insert(models.RawData), [{"raw_id": raw_id, "data": by_digest[digest].data}
+                                                 for raw_id, digest in inserted])
+    return len(inserted)
 
 
 def sniff_references(data: bytes) -> list[str]:
@@ -150,7 +156,9 @@ def pending_raw_ids(session: Session, limit: int) -> list[int]:
     if not _postgres(session):
         return list(session.scalars(stmt))
     # the header block only: the batch loads each message's bytes when it gets to it
-    stmt = stmt.add_columns(func.substr(raw.data, 1, _MESSAGE_ID_HEAD)).with_for_update(skip_locked=True)
+    head = select(func.substr(models.RawData.data, 1, _MESSAGE_ID_HEAD)).where(
+        models.RawData.raw_id == raw.id).scalar_subquery()
+    stmt = stmt.add_columns(head).with_for_update(of=raw, skip_locked=True)
     heads = {raw_id: bytes(head) for raw_id, head in session.execute(stmt)}
     deferred = _deferred(session, heads)
     return [raw_id for raw_id in heads if raw_id not in deferred]
@@ -170,18 +178,17 @@ def claim_raw_ids(session: Session, ids: Sequence[int]) -> list[int]:
 def raw_rows(session: Session, ids: Sequence[int]) -> list[models.RawMail]:
     """These raw messages, oldest first, in one query, without their bytes (see `raw_bytes`)."""
     raw = models.RawMail
-    stmt = select(raw).options(defer(raw.data)).where(raw.id.in_(ids)).order_by(raw.id)
-    return list(session.scalars(stmt))
+    return list(session.scalars(select(raw).where(raw.id.in_(ids)).order_by(raw.id)))
 
 
-_RAW_BYTES = select(models.RawMail.data).where(models.RawMail.id == bindparam("id"))
-_RAW_HEAD = select(func.substr(models.RawMail.data, 1, bindparam("limit"), type_=LargeBinary)).where(
-    models.RawMail.id == bindparam("id"))
+_RAW_BYTES = select(models.RawData.data).where(models.RawData.raw_id == bindparam("id"))
+_RAW_HEAD = select(func.substr(models.RawData.data, 1, bindparam("limit"), type_=LargeBinary)).where(
+    models.RawData.raw_id == bindparam("id"))
 
 
 def raw_bytes(session: Session, raw_id: int, limit: int | None = None) -> bytes:
-    """A raw message's bytes (or its first `limit`), read when needed and never held by the ORM row,
-    so that a batch holds one message's bytes at a time, and a huge message is never read whole."""
+    """A raw message's bytes (or its first `limit`), read when needed, so that a batch holds one
+    message's bytes at a time and a huge message is never read whole."""
     stmt = _RAW_BYTES if limit is None else _RAW_HEAD
     return bytes(session.connection().execute(stmt, {"id": raw_id, "limit": limit}).scalar_one())
 

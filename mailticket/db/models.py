@@ -44,7 +44,7 @@ class Base(DeclarativeBase):
 
 
 class RawMail(Base):
-    """Every received message, kept as bytes before anything else happens to it."""
+    """Every received message, kept (its bytes in RawData) before anything else happens to it."""
 
     __tablename__ = "raw_mail"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -52,7 +52,6 @@ class RawMail(Base):
     message_id: Mapped[str] = mapped_column(String(998), index=True)
     source: Mapped[str] = mapped_column(String(500))
     size: Mapped[int] = mapped_column(Integer)
-    data: Mapped[bytes] = mapped_column(LargeBinary)
     received_at: Mapped[datetime]
     # pending -> ticket | kept | quarantined
     state: Mapped[str] = mapped_column(String(16), index=True, default="pending")
@@ -63,6 +62,14 @@ class RawMail(Base):
     ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
 
     ticket: Mapped[Ticket | None] = relationship()
+
+
+class RawData(Base):
+    """A received message's bytes: written once with its raw_mail row, never updated (the row is)."""
+
+    __tablename__ = "raw_data"
+    raw_id: Mapped[int] = mapped_column(ForeignKey("raw_mail.id"), primary_key=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class Ticket(Base):

@@ -76,8 +76,9 @@ def query(desk: Helpdesk, sql: str, *args) -> list[dict]:
 
 
 def raw_rows(desk: Helpdesk) -> list[dict]:
-    return query(desk, "SELECT r.id, r.state, r.kind, r.reason, r.sha256, r.data, q.stage, q.error "
-                       "FROM raw_mail r LEFT JOIN quarantine q ON q.raw_id = r.id ORDER BY r.id")
+    return query(desk, "SELECT r.id, r.state, r.kind, r.reason, r.sha256, d.data, q.stage, q.error "
+                       "FROM raw_mail r JOIN raw_data d ON d.raw_id = r.id "
+                       "LEFT JOIN quarantine q ON q.raw_id = r.id ORDER BY r.id")
 
 
 def staff_mail(text: str, number: int = 1, sender: str = "Rina <rina@lampungprov.go.id>",

@@ -45,6 +45,32 @@ def test_db_upgrade_from_empty_matches_the_models(tmp_path):
     assert ScriptDirectory.from_config(alembic_config(engine)).get_current_head() == SCHEMA_HEAD
 
 
+def check_raw_bytes_move_to_raw_data_and_back(url: str) -> None:
+    """Mail kept at revision 0004 (bytes in raw_mail.data) reads the same after 0005 and after going back."""
+    from alembic import command
+    from sqlalchemy import text
+
+    engine = create_engine(url)
+    command.upgrade(alembic_config(engine), "0004")
+    kept = {1: b"From: a@b.id\r\n\r\nhalo\r\n", 2: bytes(range(256)) * 100}
+    with engine.begin() as conn:
+        for raw_id, data in kept.items():
+            conn.execute(text("INSERT INTO raw_mail (id, sha256, message_id, source, size, data, received_at, state) "
+                              "VALUES (:id, :sha, '', 'test', :size, :data, '2026-11-25 03:00:00', 'ticket')"),
+                         {"id": raw_id, "sha": f"{raw_id:064x}", "size": len(data), "data": data})
+    upgrade(engine)
+    with engine.connect() as conn:
+        assert dict(conn.execute(text("SELECT raw_id, data FROM raw_data")).all()) == kept
+    command.downgrade(alembic_config(engine), "0004")
+    with engine.connect() as conn:
+        assert dict(conn.execute(text("SELECT id, data FROM raw_mail")).all()) == kept
+    engine.dispose()
+
+
+def test_raw_bytes_move_to_their_own_table_and_back(tmp_path):
+    check_raw_bytes_move_to_raw_data_and_back(f"sqlite:///{tmp_path}/x.db")
+
+
 def test_db_upgrade_command(tmp_path):
     cfg = tmp_path / "mt.toml"
     cfg.write_text('[database]\nurl = "sqlite:///fresh.db"\n')

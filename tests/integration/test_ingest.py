@@ -162,7 +162,8 @@ def test_raw_bytes_are_kept_for_every_message(helpdesk):
     data = make_mail("Login gagal", LOGIN_FAULT)
     helpdesk.cli("ingest", str(helpdesk.write("1.eml", data)), str(helpdesk.write("2.eml", b"")))
     with sqlite3.connect(helpdesk.root / "mailticket.db") as db:
-        rows = db.execute("SELECT data, state FROM raw_mail ORDER BY id").fetchall()
+        rows = db.execute("SELECT d.data, r.state FROM raw_mail r JOIN raw_data d ON d.raw_id = r.id "
+                          "ORDER BY r.id").fetchall()
     assert rows == [(data, "ticket"), (b"", "quarantined")]
 
 
@@ -262,4 +263,4 @@ def test_a_mail_over_the_size_limit_is_kept_raw_and_the_reporter_told_the_limit(
     [ack] = helpdesk.sent("ack")
     assert "melebihi batas ukuran" in read(ack).get_body(("plain",)).get_content()
     with sqlite3.connect(helpdesk.root / "mailticket.db") as db:
-        assert db.execute("SELECT data FROM raw_mail").fetchone()[0] == data
+        assert db.execute("SELECT data FROM raw_data").fetchone()[0] == data

@@ -91,6 +91,12 @@ def test_the_sequence_continues_the_register_across_downgrade_and_upgrade(pg_url
     engine.dispose()
 
 
+def test_raw_bytes_move_to_their_own_table_and_back_on_postgres(pg_url):
+    from tests.integration.test_cli import check_raw_bytes_move_to_raw_data_and_back
+
+    check_raw_bytes_move_to_raw_data_and_back(pg_url)
+
+
 # -- the ingest suite, on PostgreSQL ----------------------------------------------------------------
 
 INGEST_CASES = [
