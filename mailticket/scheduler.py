@@ -45,28 +45,46 @@ class Scheduler:
         """Warn before the target and escalate at it; returns how many alerts were queued."""
         alerts = 0
         with transaction(self.p.factory) as session:
-            for ticket in self._sla_candidates(session):
-                decision = sla.check(self._sla_ticket(ticket), now, self.settings.calendar,
-                                     self.settings.escalation_at)
+            for ticket_id, decision in self._sla_decisions(session, now):
+                ticket = session.get(models.Ticket, ticket_id)
                 if decision == sla.WARNING:
                     self._warn(session, ticket, now)
-                elif decision == sla.BREACH:
+                else:
                     self._breach(session, ticket, now)
-                alerts += decision is not None
+                alerts += 1
         return alerts
 
-    def _sla_candidates(self, session: Session) -> list[models.Ticket]:
-        t = models.Ticket
-        stmt = (select(t).where(t.status.in_(ALERTED), t.due_at.is_not(None),
-                                or_(t.breached_for_due.is_(None), t.breached_for_due != t.due_at))
-                .order_by(t.due_at).with_for_update(skip_locked=True))
-        return list(session.scalars(stmt))
+    _SLA_COLUMNS = (models.Ticket.id, models.Ticket.number, models.Ticket.status, models.Ticket.created_at,
+                    models.Ticket.due_at, models.Ticket.category, models.Ticket.paused_seconds,
+                    models.Ticket.warned_for_due, models.Ticket.breached_for_due)
 
-    def _sla_ticket(self, ticket: models.Ticket) -> sla.SlaTicket:
-        return sla.SlaTicket(number=ticket.number, status=ticket.status, created_at=ticket.created_at,
-                             due_at=ticket.due_at, target=self.settings.sla.targets[ticket.category],
-                             paused=timedelta(seconds=ticket.paused_seconds or 0),
-                             warned_for_due=ticket.warned_for_due, breached_for_due=ticket.breached_for_due)
+    def _sla_decisions(self, session: Session, now: datetime) -> list[tuple[int, str]]:
+        """(ticket id, WARNING or BREACH) for the tickets that need an alert now.
+
+        Every ticket still counting is looked at, as plain rows streamed a few hundred at a time:
+        with thousands open, loading them all as ORM objects each minute grew the daemon by
+        ~17 MiB per 10,000. PostgreSQL: the rows are locked as read, skipping rows another
+        instance holds, so two instances never alert for the same ticket.
+        """
+        t = models.Ticket
+        stmt = (select(*self._SLA_COLUMNS)
+                .where(t.status.in_(ALERTED), t.due_at.is_not(None),
+                       or_(t.breached_for_due.is_(None), t.breached_for_due != t.due_at))
+                .order_by(t.due_at).with_for_update(skip_locked=True)
+                .execution_options(yield_per=500))
+        decisions = []
+        cal, warn_at = self.settings.calendar, self.settings.escalation_at
+        for row in session.execute(stmt):
+            decision = sla.check(self._sla_ticket(row), now, cal, warn_at)
+            if decision is not None:
+                decisions.append((row.id, decision))
+        return decisions
+
+    def _sla_ticket(self, row) -> sla.SlaTicket:
+        return sla.SlaTicket(number=row.number, status=row.status, created_at=row.created_at,
+                             due_at=row.due_at, target=self.settings.sla.targets[row.category],
+                             paused=timedelta(seconds=row.paused_seconds or 0),
+                             warned_for_due=row.warned_for_due, breached_for_due=row.breached_for_due)
 
     def _warn(self, session: Session, ticket: models.Ticket, now: datetime) -> None:
         ticket.warned_for_due = ticket.due_at
@@ -124,8 +142,10 @@ class Scheduler:
     def render_digest(self, session: Session, now: datetime) -> Rendered:
         since = now - timedelta(days=STATS_DAYS)
         t = models.Ticket
-        rows = session.scalars(select(t).where(or_(t.status != Status.CLOSED.value, t.created_at >= since,
-                                                   t.closed_at >= since)))
+        columns = (t.number, t.subject, t.category, t.status, t.created_at, t.due_at, t.closed_at,
+                   t.first_response_at, t.needs_review, t.assignee, t.paused_seconds)
+        rows = session.execute(select(*columns).where(  # plain rows: a light list with thousands open
+            or_(t.status != Status.CLOSED.value, t.created_at >= since, t.closed_at >= since)))
         tickets = [self._digest_ticket(row) for row in rows]
         failed = session.scalar(select(func.count()).select_from(models.Outbox).where(
             models.Outbox.status == "failed", models.Outbox.created_at >= now - timedelta(days=1)))
@@ -135,7 +155,7 @@ class Scheduler:
                                       self.settings.sla.targets, calendar=self.settings.calendar)
         return self.p.renderer.digest(context=context)
 
-    def _digest_ticket(self, row: models.Ticket) -> DigestTicket:
+    def _digest_ticket(self, row) -> DigestTicket:
         return DigestTicket(number=row.number, token=self.p.token(row.number), subject=row.subject,
                             category=row.category, status=row.status, created_at=row.created_at,
                             due_at=row.due_at, closed_at=row.closed_at,
