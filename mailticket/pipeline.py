@@ -96,6 +96,7 @@ class Pipeline:
         self.coordinator_addresses = frozenset(p.email for p in settings.staff.coordinators)
         self._stage = ""
         self._maybe_copies: set[str] = set()
+        self._small: dict[int, bytes] = {}  # bytes of the batch's small messages, until processed
 
     # -- batches ---------------------------------------------------------------------------
 
@@ -118,7 +119,9 @@ class Pipeline:
     def _process_batch(self, session: Session, ids: list[int]) -> list[Outcome]:
         # one query for the batch instead of one per message: which may be second copies
         self._maybe_copies = store.shared_message_ids(session, ids)
-        raws = [raw for raw in store.raw_rows(session, ids) if raw.state == "pending"]
+        rows = [(raw, data) for raw, data in store.raw_rows(session, ids) if raw.state == "pending"]
+        self._small = {raw.id: data for raw, data in rows if data is not None}  # process_one takes them
+        raws = [raw for raw, _data in rows]
         return self._process_together(session, raws)
 
     def _process_together(self, session: Session, raws: list[models.RawMail]) -> list[Outcome]:
@@ -171,7 +174,9 @@ class Pipeline:
         now = self.clock.now()
         self._stage = "parse"
         oversize = raw.size > self.settings.helpdesk.max_message_size
-        data = store.raw_bytes(session, raw.id, HEAD_LIMIT if oversize else None)
+        data = self._small.pop(raw.id, None)
+        if data is None:
+            data = store.raw_bytes(session, raw.id, HEAD_LIMIT if oversize else None)
         mail = parse.parse(header_block(data) if oversize else data)
         del data  # the bytes stay in the database; only the parsed mail goes on
         self._stage = "filter"

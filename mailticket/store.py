@@ -175,10 +175,16 @@ def claim_raw_ids(session: Session, ids: Sequence[int]) -> list[int]:
     return list(session.scalars(stmt))
 
 
-def raw_rows(session: Session, ids: Sequence[int]) -> list[models.RawMail]:
-    """These raw messages, oldest first, in one query, without their bytes (see `raw_bytes`)."""
-    raw = models.RawMail
-    return list(session.scalars(select(raw).where(raw.id.in_(ids)).order_by(raw.id)))
+SMALL_MAIL = 64 * 1024  # bytes: mail this size or smaller comes with its row (most mail: a few KiB)
+
+
+def raw_rows(session: Session, ids: Sequence[int]) -> list[tuple[models.RawMail, bytes | None]]:
+    """These raw messages, oldest first, in one query; each with its bytes if it is small (else None:
+    `raw_bytes` reads a big one when it is its turn, so a batch never holds many big ones at once)."""
+    raw, data = models.RawMail, models.RawData
+    small = case((raw.size <= SMALL_MAIL, data.data), else_=None)
+    stmt = select(raw, small).join(data, data.raw_id == raw.id).where(raw.id.in_(ids)).order_by(raw.id)
+    return [(row, None if head is None else bytes(head)) for row, head in session.execute(stmt)]
 
 
 _RAW_BYTES = select(models.RawData.data).where(models.RawData.raw_id == bindparam("id"))
