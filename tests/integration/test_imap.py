@@ -39,7 +39,7 @@ def db(tmp_path):
 
 def kept(db) -> list[bytes]:
     with db() as session:
-        return list(session.scalars(select(models.RawMail.data).order_by(models.RawMail.id)))
+        return list(session.scalars(select(models.RawData.data).order_by(models.RawData.raw_id)))
 
 
 def fetch_state(db, inbox: ImapInbox) -> models.FetchState:
