@@ -71,6 +71,54 @@ def test_raw_bytes_move_to_their_own_table_and_back(tmp_path):
     check_raw_bytes_move_to_raw_data_and_back(f"sqlite:///{tmp_path}/x.db")
 
 
+def _upgrade_work(path, rows: int) -> int:
+    """SQLite VM steps (in thousands) that upgrading a revision-0004 database holding `rows` kept
+    messages, each on a ticket with a message row pointing back at it, takes from 0004 to the head."""
+    from alembic import command
+    from sqlalchemy import event, text
+
+    engine = create_engine(f"sqlite:///{path}")
+    command.upgrade(alembic_config(engine), "0004")
+    with engine.begin() as conn:
+        for i in range(1, rows + 1):
+            conn.execute(text("INSERT INTO raw_mail (id, sha256, message_id, source, size, data, received_at, "
+                              "state) VALUES (:i, :sha, '', 't', 1, x'00', '2026-11-25 03:00:00', 'ticket')"),
+                         {"i": i, "sha": f"{i:064x}"})
+            conn.execute(text("INSERT INTO tickets (id, number, subject, reporter, reporter_name, cc, status, "
+                              "category, category_source, needs_review, created_at, escalated, paused_seconds, "
+                              "last_in_message_id) VALUES (:i, :i, 's', 'r@x.id', '', '', 'new', 'gangguan', "
+                              "'rules', 0, '2026-11-25 03:00:00', 0, 0, '')"), {"i": i})
+            conn.execute(text("INSERT INTO messages (ticket_id, direction, kind, sender, recipients, subject, "
+                              "date, message_id, text, raw_id) VALUES (:i, 'in', 'report', 'r@x.id', '', 's', "
+                              "'2026-11-25 03:00:00', :mid, '', :i)"), {"i": i, "mid": f"<{i}@x.id>"})
+    engine.dispose()
+    engine = create_engine(f"sqlite:///{path}")
+    steps = [0]
+
+    @event.listens_for(engine, "connect")
+    def count(dbapi_conn, _record):
+        dbapi_conn.execute("PRAGMA foreign_keys=ON")  # as mailticket's own engine has it
+
+        def step():
+            steps[0] += 1
+            return 0
+
+        dbapi_conn.set_progress_handler(step, 1000)
+
+    upgrade(engine)
+    with engine.connect() as conn:  # enforcement is back on for whoever uses the connection next
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+    engine.dispose()
+    return steps[0]
+
+
+def test_db_upgrade_work_grows_linearly_with_the_data(tmp_path):
+    # Rebuilding raw_mail with foreign keys enforced checked every message per dropped row:
+    # quadratic, hours on a 100,000-ticket database. Twice the data must be about twice the work.
+    small, large = _upgrade_work(tmp_path / "small.db", 300), _upgrade_work(tmp_path / "large.db", 600)
+    assert large < 3 * small, (small, large)
+
+
 def test_db_upgrade_command(tmp_path):
     cfg = tmp_path / "mt.toml"
     cfg.write_text('[database]\nurl = "sqlite:///fresh.db"\n')
