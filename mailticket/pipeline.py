@@ -5,7 +5,9 @@ of messages per transaction. The batch runs in one SAVEPOINT and is flushed once
 (the ORM's unit of work per message was the largest cost). When a message breaks, that SAVEPOINT
 is rolled back and the batch runs again in three parts: the messages before it together, it
 alone in its own SAVEPOINT (where it is quarantined with its stage and error), the rest together.
-A failure of the final flush, which names no message, runs every message in its own SAVEPOINT.
+Should the rest break again, its remainder runs one message per SAVEPOINT: a fault that breaks
+every message costs each about two passes, never one pass per message before it. A failure of
+the final flush, which names no message, runs every message in its own SAVEPOINT.
 """
 
 from __future__ import annotations
@@ -124,8 +126,10 @@ class Pipeline:
         raws = [raw for raw, _data in rows]
         return self._process_together(session, raws)
 
-    def _process_together(self, session: Session, raws: list[models.RawMail]) -> list[Outcome]:
-        """These messages in one SAVEPOINT, flushed once; on a failure, split as the module says."""
+    def _process_together(self, session: Session, raws: list[models.RawMail],
+                          retry: bool = False) -> list[Outcome]:
+        """These messages in one SAVEPOINT, flushed once; on a failure, split as the module says
+        (`retry`: this run is already a part of a split batch)."""
         if not raws:
             return []
         failed: models.RawMail | None = None
@@ -143,9 +147,12 @@ class Pipeline:
             if failed is None:
                 log.warning("stage=store batch of %d failed to flush; processing one by one", len(raws))
                 return [self._process_guarded(session, raw) for raw in raws]
-            at = raws.index(failed)
-            return [*self._process_together(session, raws[:at]), self._process_guarded(session, failed),
-                    *self._process_together(session, raws[at + 1:])]
+            at = raws.index(failed)  # in order: a report before the replies that follow it
+            done = self._process_together(session, raws[:at], retry=True)
+            done.append(self._process_guarded(session, failed))
+            if retry:
+                return done + [self._process_guarded(session, raw) for raw in raws[at + 1:]]
+            return done + self._process_together(session, raws[at + 1:], retry=True)
         for outcome in outcomes:
             _log_outcome(outcome)
         return outcomes
