@@ -35,6 +35,12 @@ _MSG_ID = re.compile(r"<[^<>\s]+>")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _WORD = re.compile(r"=\?[^?\s]+\?[QqBb]\?[^?\s]*\?=")  # an RFC 2047 encoded word
 _HIDDEN = re.compile("\ue000([0-9]+)\ue001")
+# One mailbox in a plain form: `Name <a@b>`, `"Name" <a@b>`, `<a@b>` or `a@b` (no comments, groups,
+# escapes, routes or address literals; encoded words are hidden as \ue000N\ue001 by then).
+_ATEXT = "-A-Za-z0-9!#$%&'*+/=?^_`{|}~"
+_ADDR = rf"[{_ATEXT}]+(?:\.[{_ATEXT}]+)*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*"  # dot-atom @ domain
+_NAME = rf'"(?P<quoted>[^"\\\r\n]*)"|(?P<words>[{_ATEXT}.\ue000\ue001 \t]*?)'
+_SIMPLE_MAILBOX = re.compile(rf"[ \t]*(?:(?:{_NAME})[ \t]*<(?P<addr>{_ADDR})>|(?P<bare>{_ADDR}))[ \t]*")
 _BAD_FILENAME_CHARS = frozenset({"Cc", "Cf", "Cs", "Co", "Zl", "Zp"})
 _FALLBACK_EXT = {
     "message/rfc822": ".eml",
@@ -179,6 +185,14 @@ def _parse_addresses(raw: str) -> list[Address]:
 
 def _mailboxes(raw: str) -> list[tuple[str, str]]:
     """mail-parser's mailboxes; for "Dinas PU: Budi <b@x.id>" (a stray ":") its one recovered candidate."""
+    simple = _SIMPLE_MAILBOX.fullmatch(raw)
+    if simple:  # most headers: what mail-parser would say, at a tenth of the cost (a test compares)
+        quoted, words, addr = simple.group("quoted", "words", "addr")
+        return [(quoted if quoted is not None else " ".join((words or "").split()), addr or simple["bare"])]
+    return _parsed_mailboxes(raw)
+
+
+def _parsed_mailboxes(raw: str) -> list[tuple[str, str]]:
     defects: list[dict] = []
     pairs = get_addresses(raw, defects=defects)
     if any("@" in addr for _name, addr in pairs):

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from mailticket.decode import decode_bytes, decode_header
 from mailticket.errors import Quarantine
 from mailticket.htmltext import html_to_text
-from mailticket.parse import parse, safe_filename
+from mailticket.parse import _mailboxes, _parsed_mailboxes, parse, safe_filename
 from mailticket.types import Address, Attachment
 
 MAIL_DIR = Path(__file__).resolve().parents[1] / "data" / "mail"
@@ -505,3 +505,32 @@ def test_deep_nesting_parses_or_is_quarantined(depth):
         assert parse(data).text == "halo"
     except Quarantine as caught:
         assert depth > 1000, caught
+
+
+# The plain-mailbox fast path must say exactly what mail-parser says, on whatever it accepts.
+_NAME_CHARS = st.sampled_from(list("abcXYZ019 .,-'!#&_\t\ue000\ue001\"\\()<>:;@[]"))
+_LOCAL = st.text(alphabet=st.sampled_from(list("ab09.-_+=!'")), min_size=1, max_size=8)
+_DOMAIN = st.text(alphabet=st.sampled_from(list("ab09.-")), min_size=1, max_size=8)
+
+
+@st.composite
+def _mailbox_headers(draw) -> str:
+    addr = f"{draw(_LOCAL)}@{draw(_DOMAIN)}"
+    name = draw(st.text(alphabet=_NAME_CHARS, max_size=12))
+    space = draw(st.sampled_from(["", " ", "  ", "\t"]))
+    form = draw(st.sampled_from(["bare", "angle", "name", "quoted"]))
+    return {"bare": f"{space}{addr}{space}", "angle": f"{space}<{addr}>",
+            "name": f"{space}{name}{space}<{addr}>{space}", "quoted": f'"{name}"{space}<{addr}>'}[form]
+
+
+@settings(max_examples=3000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_mailbox_headers())
+def test_plain_mailboxes_read_as_mail_parser_reads_them(raw):
+    assert _mailboxes(raw) == _parsed_mailboxes(raw)
+
+
+@pytest.mark.parametrize("raw", ["Budi Santoso <budi@example.co.id>", '"Budi, S.T." <b@x.id>', "budi@x.id",
+                                 "<budi@x.id>", "Budi   Santoso <b@x.id>", "Dinas PU: Budi <b@x.id>",
+                                 "Budi (kantor) <b@x.id>", "a@b.id, c@d.id"])
+def test_common_and_odd_mailboxes_read_as_mail_parser_reads_them(raw):
+    assert _mailboxes(raw) == _parsed_mailboxes(raw)
