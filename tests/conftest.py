@@ -95,3 +95,14 @@ class Helpdesk:
 @pytest.fixture
 def helpdesk(tmp_path: Path) -> Helpdesk:
     return Helpdesk(tmp_path)
+
+
+@pytest.fixture
+def db(tmp_path):
+    """A session factory on a fresh SQLite file at the newest schema."""
+    from mailticket.db.session import ensure_schema, make_engine, session_factory
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'mailticket.db'}")
+    ensure_schema(engine)
+    yield session_factory(engine)
+    engine.dispose()

@@ -82,9 +82,11 @@ def raw_rows(desk: Helpdesk) -> list[dict]:
 
 
 def staff_mail(text: str, number: int = 1, sender: str = "Rina <rina@lampungprov.go.id>",
-               html: str = "", subject: str | None = None) -> bytes:
+               html: str = "", subject: str | None = None, auth: str | None = PASS) -> bytes:
+    """A staff member's reply from their own mail client; `auth`: the Authentication-Results (None: none)."""
     msg = EmailMessage()
-    msg["Authentication-Results"] = PASS
+    if auth:
+        msg["Authentication-Results"] = auth
     msg["From"] = sender
     msg["To"] = HELPDESK
     msg["Subject"] = subject or f"Re: [LPSE#{number}] Tidak bisa login"

@@ -13,7 +13,6 @@ from sqlalchemy import select
 
 from mailticket.clock import FixedClock
 from mailticket.db import models
-from mailticket.db.session import ensure_schema, make_engine, session_factory
 from mailticket.imap import PROCESSED_FLAG, PROCESSED_FOLDER, ImapInbox, ImapUnavailable, connect
 from tests.servers.fixtures import free_port
 
@@ -27,14 +26,6 @@ def message(n: int, tag: str = "m", body: str = "") -> bytes:
     return (f"From: Budi <budi{n}@example.co.id>\r\nTo: provlampunglpse@gmail.com\r\n"
             f"Subject: {tag} {n}\r\nMessage-ID: <{tag}.{n}@example.co.id>\r\n"
             f"Date: Wed, 25 Nov 2026 10:00:00 +0700\r\n\r\n{text}\r\n").encode()
-
-
-@pytest.fixture
-def db(tmp_path):
-    engine = make_engine(f"sqlite:///{tmp_path / 'mailticket.db'}")
-    ensure_schema(engine)
-    yield session_factory(engine)
-    engine.dispose()
 
 
 def kept(db) -> list[bytes]:

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from mailticket.clock import FixedClock
 from mailticket.db import models
-from mailticket.db.session import ensure_schema, make_engine, session_factory, transaction
+from mailticket.db.session import transaction
 from mailticket.send import TemporaryFailure, send_queued
 from mailticket.smtp import SmtpTransport, make_client
 
@@ -31,14 +31,6 @@ def row(n: int, recipients: str = "") -> models.Outbox:
     return models.Outbox(id=n, kind="ack", message_id=f"<ack.{n}@gmail.com>", sender=HELPDESK,
                          recipients=recipients or f"budi{n}@example.co.id", data=mail(n),
                          status="queued", attempts=0, created_at=NOW, next_attempt_at=NOW)
-
-
-@pytest.fixture
-def db(tmp_path):
-    engine = make_engine(f"sqlite:///{tmp_path / 'mailticket.db'}")
-    ensure_schema(engine)
-    yield session_factory(engine)
-    engine.dispose()
 
 
 def queue(db, rows: list[models.Outbox]) -> None:

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import email
 from email import policy
-from email.message import EmailMessage
-from email.utils import make_msgid
 
 import pytest
 
 from tests.conftest import Helpdesk, make_mail
-from tests.integration.mailcheck import PASS, make_desk
+from tests.integration.mailcheck import PASS, make_desk, staff_mail
 
 REPORT = "Selamat pagi, saya gk bisa login ke SPSE sejak kemarin, muncul error terus. Mohon bantuan.\n"
 
@@ -26,23 +24,6 @@ def read(path):
 
 def body(path) -> str:
     return read(path).get_body(("plain",)).get_content()
-
-
-def staff_mail(text: str, sender: str = "Rina <rina@lampungprov.go.id>", number: int = 1,
-               auth: str | None = PASS, html: str = "") -> bytes:
-    msg = EmailMessage()
-    if auth:
-        msg["Authentication-Results"] = auth
-    msg["From"] = sender
-    msg["To"] = "provlampunglpse@gmail.com"
-    msg["Subject"] = f"Re: [LPSE#{number}] Tidak bisa login"
-    msg["Message-ID"] = make_msgid(domain="lampungprov.go.id")
-    msg["Date"] = "Wed, 25 Nov 2026 10:00:00 +0700"
-    if html:
-        msg.set_content(html, subtype="html")
-    else:
-        msg.set_content(text)
-    return msg.as_bytes()
 
 
 def ingest(desk: Helpdesk, *mails: bytes) -> None:
