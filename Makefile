@@ -24,7 +24,7 @@ demo: install
 	@echo; echo "== mailticket tickets list"; cd $(DEMO) && $(MT) tickets list
 	@echo; echo "== mailticket mail list  (kept, no ticket)"; cd $(DEMO) && $(MT) mail list
 	@echo; echo "== first acknowledgement in $(DEMO)/var/outbox:"
-	@$(PY) -m mailticket.showmail "$$(ls -d $(DEMO)/var/outbox/*-ack.eml | head -1)"
+	@$(PY) -m mailticket.cli.showmail "$$(ls -d $(DEMO)/var/outbox/*-ack.eml | head -1)"
 
 test: install
 	tests/servers/install.sh

@@ -25,11 +25,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from mailticket.classify import Rules, classify, compile_rules, spam_reason, topics  # noqa: E402
+from mailticket.core.classify import Rules, classify, compile_rules, spam_reason, topics  # noqa: E402
 from mailticket.types import Category  # noqa: E402
 
 try:
-    from mailticket.parse import parse as _parse
+    from mailticket.core.parse import parse as _parse
 except ImportError:  # the parse stage is optional here
     _parse = None
 

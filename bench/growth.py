@@ -203,7 +203,7 @@ class Filler:
         return f"{first} {last}", f"{first.lower()}.{last.lower()}{rng.randrange(pool)}@{rng.choice(DOMAINS)}"
 
     def _ticket(self, number: int, created: datetime, category: str, source: str) -> dict:
-        from mailticket import sla
+        from mailticket.core import sla
 
         target = self.settings.sla.targets[category]
         due = sla.due(self.settings.calendar, created, target)
@@ -277,7 +277,7 @@ class Filler:
                                         "at": ticket["created_at"], "by": by, "detail": detail})
 
     def _ack(self, ticket: dict, name: str, in_reply_to: str) -> None:
-        from mailticket.thread import make_message_id
+        from mailticket.core.thread import make_message_id
 
         helpdesk, created = self.settings.helpdesk, ticket["created_at"]
         token = f"{helpdesk.token_prefix}#{ticket['number']}"
@@ -309,9 +309,9 @@ def fill(home: Path, first: int, last: int, timeline: Timeline, now: datetime) -
     from sqlalchemy import func, insert, select
     from sqlalchemy.dialects.sqlite import insert as upsert
 
-    from mailticket import store
     from mailticket.db import models
     from mailticket.db.session import make_engine
+    from mailticket.store import meta
 
     settings = settings_of(home)
     engine = make_engine(settings.database_url)
@@ -320,7 +320,7 @@ def fill(home: Path, first: int, last: int, timeline: Timeline, now: datetime) -
         next_ids = {name: (conn.execute(select(func.max(tables[name].c.id))).scalar() or 0) + 1
                     for name in ("tickets", "raw_mail", "outbox", "messages", "events")}
     with store_session(engine) as session:
-        secret = store.secret(session, settings.helpdesk.secret)
+        secret = meta.secret(session, settings.helpdesk.secret)
     filler = Filler(settings, timeline, now, secret, next_ids, seed=first)
     for start in range(first, last + 1, CHUNK):
         end = min(last, start + CHUNK - 1)
@@ -412,7 +412,7 @@ def ingest(home: Path, cli: list[str], corpus: Path, empty: Path) -> Ingest:
 
 def in_process(home: Path, argv: list[str], repeat: int) -> tuple[float, str]:
     """Median seconds of `mailticket.cli.main(argv)` after a warm-up, and what it printed."""
-    from mailticket import cli
+    from mailticket.cli import main as cli
 
     def once() -> tuple[float, str]:
         out = io.StringIO()
@@ -435,7 +435,7 @@ def wall(home: Path, cli: list[str], argv: list[str], repeat: int) -> float:
 
 def render_digest(home: Path, repeat: int) -> float:
     """Median seconds of Scheduler.render_digest alone (the App built once, outside the timing)."""
-    from mailticket.daemon import App
+    from mailticket.app.daemon import App
     from mailticket.db.session import transaction
 
     app = App(settings_of(home))

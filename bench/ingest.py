@@ -119,8 +119,8 @@ def keep_only(url: str, path: str) -> None:
     """The inbox reader's part: raw mail stored and committed, nothing else."""
     from datetime import UTC, datetime
 
-    from mailticket import fetch
     from mailticket.db.session import make_engine, session_factory
+    from mailticket.inbox import files as fetch
 
     factory = session_factory(make_engine(url))
     now = datetime.now(UTC)

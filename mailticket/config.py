@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from .errors import ConfigError
-from .sla import Calendar, calendar_from, load_holidays
+from mailticket.core.sla import Calendar, calendar_from, load_holidays
+from mailticket.errors import ConfigError
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 

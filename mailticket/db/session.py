@@ -61,7 +61,12 @@ def _sqlite_engine(url: str) -> Engine:
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(engine, expire_on_commit=False)
+    """Sessions of `engine`, with the store's index of unflushed rows kept right (store.unflushed)."""
+    from mailticket.store.unflushed import track
+
+    factory = sessionmaker(engine, expire_on_commit=False)
+    track(factory)
+    return factory
 
 
 @contextlib.contextmanager

@@ -14,8 +14,8 @@ from email.message import EmailMessage
 from email.utils import getaddresses, make_msgid
 from pathlib import Path
 
+from mailticket.app.daemon import App
 from mailticket.config import load
-from mailticket.daemon import App
 from tests.conftest import Helpdesk
 
 HELPDESK = "provlampunglpse@gmail.com"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mailticket.check import check
+from mailticket.cli.check import check
 from mailticket.config import build
 from tests.servers.fixtures import free_port
 

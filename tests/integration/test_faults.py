@@ -25,7 +25,7 @@ import pytest
 from sqlalchemy import event
 from sqlalchemy.exc import OperationalError
 
-from mailticket.daemon import Daemon
+from mailticket.app.daemon import Daemon
 from tests.conftest import Helpdesk, make_mail
 from tests.integration.mailcheck import app_for, query
 from tests.servers.fixtures import daemon_config

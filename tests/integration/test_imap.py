@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from mailticket.clock import FixedClock
 from mailticket.db import models
-from mailticket.imap import PROCESSED_FLAG, PROCESSED_FOLDER, ImapInbox, ImapUnavailable, connect
+from mailticket.inbox.imap import PROCESSED_FLAG, PROCESSED_FOLDER, ImapInbox, ImapUnavailable, connect
 from tests.servers.fixtures import free_port
 
 NOW = datetime(2026, 11, 25, 3, 0, tzinfo=UTC)

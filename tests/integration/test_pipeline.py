@@ -7,9 +7,9 @@ import sqlite3
 import pytest
 from sqlalchemy.exc import OperationalError
 
-from mailticket import store
+from mailticket.app.daemon import App
 from mailticket.config import load
-from mailticket.daemon import App
+from mailticket.store import rawmail, tickets
 from tests.conftest import make_mail
 
 
@@ -44,7 +44,7 @@ def test_an_unexpected_error_quarantines_only_that_message(app, helpdesk, monkey
     real = app.pipeline.process_one
 
     def sometimes(session, raw):
-        if b"Boom" in store.raw_bytes(session, raw.id):
+        if b"Boom" in rawmail.raw_bytes(session, raw.id):
             raise KeyError("a bug")
         return real(session, raw)
 
@@ -78,7 +78,7 @@ def test_an_outbox_folder_not_known_durable_keeps_the_row_queued_and_delivers_it
                                                                                        monkeypatch):
     import errno
 
-    from mailticket import send
+    from mailticket.outgoing import send
 
     helpdesk.write("1.eml", make_mail("Login gagal", "saya gk bisa login ke SPSE"))
 
@@ -115,7 +115,7 @@ def _breaking(app, monkeypatch, calls):
 
     def process_one(session, raw):
         calls.append(raw.id)
-        if b"this one breaks" in store.raw_bytes(session, raw.id):
+        if b"this one breaks" in rawmail.raw_bytes(session, raw.id):
             raise KeyError("a bug")
         return real(session, raw)
 
@@ -146,13 +146,13 @@ def test_a_breaking_message_in_a_batch_is_quarantined_alone_and_the_rest_commit_
 def test_a_batch_whose_flush_fails_runs_each_message_in_its_own_savepoint(app, helpdesk, monkeypatch):
     paths = [helpdesk.write(f"{i}.eml", make_mail(f"Laporan {i}", "gagal login", sender=f"u{i}@example.co.id"))
              for i in range(1, 4)]
-    real = store.add_event
+    real = tickets.add_event
 
     def add_event(session, ticket, at, type_, by, detail=""):
         # a row the database refuses at flush time (NOT NULL), for the message from u2 only
         return real(session, ticket, at, type_, None if by == "u2@example.co.id" else by, detail)
 
-    monkeypatch.setattr(store, "add_event", add_event)
+    monkeypatch.setattr(tickets, "add_event", add_event)
     app.ingest([str(p) for p in paths])
     assert [s for (s,) in states(helpdesk)] == ["ticket", "quarantined", "ticket"]
     with sqlite3.connect(helpdesk.root / "mailticket.db") as db:

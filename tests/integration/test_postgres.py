@@ -36,8 +36,9 @@ from mailticket.db.session import (
     transaction,
     upgrade,
 )
-from mailticket.lease import InboxLease
-from mailticket.store import claim_raw_ids, keep_raw, next_ticket_number, pending_raw_ids
+from mailticket.inbox.lease import InboxLease
+from mailticket.store.rawmail import claim_raw_ids, keep_raw, pending_raw_ids
+from mailticket.store.tickets import next_ticket_number
 from mailticket.types import RawMail
 from tests.conftest import Helpdesk, make_mail
 from tests.servers.fixtures import daemon_config
@@ -120,8 +121,8 @@ def test_ingest_suite_on_postgres(case, tmp_path, pg_url):
 
 
 def test_a_batch_split_around_breaking_messages_leaves_no_gap_in_the_register(tmp_path, pg_url, monkeypatch):
+    from mailticket.app.daemon import App
     from mailticket.config import load
-    from mailticket.daemon import App
     from tests.integration.test_pipeline import _batch_with_two_breaking_messages, _breaking
 
     desk = Helpdesk(tmp_path)
@@ -480,9 +481,9 @@ def test_daemons_ride_out_lost_connections_and_an_outage_without_losing_or_repea
 def test_warning_breach_and_digest_go_out_once_when_two_instances_tick_together(tmp_path, pg_url):
     from datetime import UTC, datetime, timedelta
 
+    from mailticket.app.daemon import App
     from mailticket.clock import FixedClock
     from mailticket.config import load
-    from mailticket.daemon import App
 
     desk = Helpdesk(tmp_path, extra='[staff]\ncoordinators = [{ name = "k", email = "k@lampungprov.go.id" }]\n')
     desk.config.write_text(desk.config.read_text().replace('url = "sqlite:///mailticket.db"', f'url = "{pg_url}"'))

@@ -11,9 +11,9 @@ from email import policy
 
 import pytest
 
+from mailticket.app.daemon import App
 from mailticket.clock import FixedClock
 from mailticket.config import load
-from mailticket.daemon import App
 from tests.conftest import Helpdesk, make_mail
 
 STAFF = """
@@ -123,7 +123,7 @@ def test_tickets_list_overdue_and_due_within(desk):
 def test_watchdog_mails_the_coordinators_once_when_fetching_stops_and_once_when_it_recovers(desk):
     import threading
 
-    from mailticket.daemon import Daemon
+    from mailticket.app.daemon import Daemon
 
     clock = FixedClock(START)
     app = app_at(desk, clock)

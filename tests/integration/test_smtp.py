@@ -11,8 +11,8 @@ from sqlalchemy import select
 from mailticket.clock import FixedClock
 from mailticket.db import models
 from mailticket.db.session import transaction
-from mailticket.send import TemporaryFailure, send_queued
-from mailticket.smtp import SmtpTransport, make_client
+from mailticket.outgoing.send import TemporaryFailure, send_queued
+from mailticket.outgoing.smtp import SmtpTransport, make_client
 
 NOW = datetime(2026, 11, 25, 3, 0, tzinfo=UTC)
 HELPDESK = "provlampunglpse@gmail.com"

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from mailticket.classify import Rules, classify, compile_rules, normalise, spam_reason, topics
+from mailticket.core.classify import Rules, classify, compile_rules, normalise, spam_reason, topics
 from mailticket.errors import ConfigError
 from mailticket.types import Category
 

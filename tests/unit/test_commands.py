@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mailticket.commands import VALID_TAGS_HELP, parse_commands, strip_tag_lines
-from mailticket.reply import new_text
+from mailticket.core.commands import VALID_TAGS_HELP, parse_commands, strip_tag_lines
+from mailticket.core.reply import new_text
 from mailticket.types import Command, CommandError
 
 REPLIES = Path(__file__).resolve().parent.parent / "data" / "replies"

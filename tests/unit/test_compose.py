@@ -14,8 +14,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mailticket import compose as compose_module
-from mailticket.compose import compose
+from mailticket.core import compose as compose_module
+from mailticket.core.compose import compose
 from mailticket.types import Outgoing
 
 WIB = timezone(timedelta(hours=7))

@@ -7,8 +7,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from mailticket.digest import DigestTicket, build_digest, digest_due
-from mailticket.sla import Calendar
+from mailticket.core.digest import DigestTicket, build_digest, digest_due
+from mailticket.core.sla import Calendar
 
 WIB = ZoneInfo("Asia/Jakarta")
 H, D = timedelta(hours=1), timedelta(days=1)

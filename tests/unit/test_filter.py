@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from mailticket.filter import is_unanswerable, judge
-from mailticket.parse import parse
+from mailticket.core.filter import is_unanswerable, judge
+from mailticket.core.parse import parse
 from mailticket.types import Address, Kind, Mail
 
 MAIL_DIR = Path(__file__).resolve().parents[1] / "data" / "mail"

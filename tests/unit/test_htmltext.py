@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mailticket.htmltext import html_to_text
+from mailticket.core.htmltext import html_to_text
 
 BLOCKS = (
     "<p>a</p><p>b</p><ul><li>c</li></ul><table><tr><td>d</td><td>e</td></tr></table>"

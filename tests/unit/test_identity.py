@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from mailticket.identity import authenticated, role
+from mailticket.core.identity import authenticated, role
 from mailticket.types import Address, Mail
 
 REPLIES = Path(__file__).resolve().parent.parent / "data" / "replies"

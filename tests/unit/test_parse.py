@@ -10,10 +10,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mailticket.decode import decode_bytes, decode_header
+from mailticket.core.decode import decode_bytes, decode_header
+from mailticket.core.htmltext import html_to_text
+from mailticket.core.parse import _mailboxes, _parsed_mailboxes, parse, safe_filename
 from mailticket.errors import Quarantine
-from mailticket.htmltext import html_to_text
-from mailticket.parse import _mailboxes, _parsed_mailboxes, parse, safe_filename
 from mailticket.types import Address, Attachment
 
 MAIL_DIR = Path(__file__).resolve().parents[1] / "data" / "mail"

@@ -9,9 +9,9 @@ from zoneinfo import ZoneInfo
 import pytest
 from jinja2 import UndefinedError
 
-from mailticket import render
-from mailticket.digest import DigestContext, DigestTicket, build_digest
-from mailticket.render import HistoryEntry, Renderer, TicketView
+from mailticket.core.digest import DigestContext, DigestTicket, build_digest
+from mailticket.outgoing import render
+from mailticket.outgoing.render import HistoryEntry, Renderer, TicketView
 from mailticket.types import Attachment, CommandError, Outgoing
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"

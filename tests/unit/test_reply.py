@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mailticket.reply import html_to_text, new_text
+from mailticket.core.reply import html_to_text, new_text
 
 REPLIES = Path(__file__).resolve().parent.parent / "data" / "replies"
 

@@ -9,9 +9,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from mailticket import sla
 from mailticket.config import Sla
-from mailticket.sla import Calendar, SlaTicket
+from mailticket.core import sla
+from mailticket.core.sla import Calendar, SlaTicket
 
 WIB = ZoneInfo("Asia/Jakarta")
 HOLIDAYS_FILE = Path(__file__).resolve().parents[2] / "config" / "holidays-id.txt"

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from mailticket import thread
-from mailticket.parse import parse
-from mailticket.thread import find_token, make_message_id, own_ticket, strip_subject, thread_key, token
+from mailticket.core import thread
+from mailticket.core.parse import parse
+from mailticket.core.thread import find_token, make_message_id, own_ticket, strip_subject, thread_key, token
 from mailticket.types import Mail, ThreadKey
 
 MAIL_DIR = Path(__file__).resolve().parents[1] / "data" / "mail"

@@ -1,0 +1,130 @@
+"""Read-side views for the CLI: tickets, kept mail and quarantine as the contract's JSON or tables."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, tzinfo
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, selectinload
+
+from mailticket.db import models
+
+
+def local_iso(value: datetime | None, tz: tzinfo) -> str | None:
+    return None if value is None else value.astimezone(tz).isoformat(timespec="seconds")
+
+
+def _lines(text: str) -> list[str]:
+    return [line for line in text.split("\n") if line]
+
+
+def ticket_json(ticket: models.Ticket, prefix: str, tz: tzinfo, full: bool) -> dict:
+    """One ticket in the contract's shape; `full` adds messages and events."""
+    data = {
+        "token": f"{prefix}#{ticket.number}", "number": ticket.number, "status": ticket.status,
+        "category": ticket.category, "category_source": ticket.category_source,
+        "needs_review": ticket.needs_review, "subject": ticket.subject, "reporter": ticket.reporter,
+        "assignee": ticket.assignee, "created_at": local_iso(ticket.created_at, tz),
+        "due_at": local_iso(ticket.due_at, tz), "closed_at": local_iso(ticket.closed_at, tz),
+        "escalated": ticket.escalated,
+    }
+    if full:
+        data["messages"] = [_message_json(m, tz) for m in ticket.messages]
+        data["events"] = [{"at": local_iso(e.at, tz), "type": e.type, "by": e.by, "detail": e.detail}
+                          for e in ticket.events]
+    return data
+
+
+def _message_json(message: models.Message, tz: tzinfo) -> dict:
+    data = {"direction": message.direction, "kind": message.kind, "from": message.sender,
+            "to": _lines(message.recipients), "subject": message.subject,
+            "date": local_iso(message.date, tz), "message_id": message.message_id}
+    if message.outbox is not None:
+        data["delivery"] = message.outbox.status
+        if message.outbox.last_error:
+            data["delivery_error"] = message.outbox.last_error
+    return data
+
+
+def list_tickets(session: Session, status: str | None, category: str | None, *, now: datetime,
+                 overdue: bool = False, due_within: timedelta | None = None) -> list[models.Ticket]:
+    t = models.Ticket
+    stmt = select(t).order_by(t.number)
+    if status:
+        stmt = stmt.where(t.status == status)
+    if category:
+        stmt = stmt.where(t.category == category)
+    if overdue or due_within is not None:
+        limit = now + (due_within or timedelta(0))
+        stmt = stmt.where(t.status.not_in(("closed", "waiting")), t.due_at.is_not(None), t.due_at <= limit)
+    if overdue:
+        stmt = stmt.where(t.due_at < now)
+    return list(session.scalars(stmt))
+
+
+def remaining(ticket: models.Ticket, now: datetime) -> str:
+    """Time left until due, "-2h05m" when overdue, "" when closed or paused."""
+    if ticket.due_at is None or ticket.status in ("closed", "waiting"):
+        return ""
+    left = ticket.due_at - now
+    minutes = int(abs(left.total_seconds()) // 60)
+    days, rest = divmod(minutes, 1440)
+    text = (f"{days}d" if days else "") + f"{rest // 60}h{rest % 60:02d}m"
+    return ("-" if left.total_seconds() < 0 else "") + text
+
+
+def get_ticket(session: Session, number: int) -> models.Ticket | None:
+    stmt = (select(models.Ticket).where(models.Ticket.number == number)
+            .options(selectinload(models.Ticket.messages).selectinload(models.Message.outbox),
+                     selectinload(models.Ticket.events)))
+    return session.scalars(stmt).first()
+
+
+def kept_mail(session: Session, kind: str | None) -> list[models.RawMail]:
+    """Received messages that opened no ticket (also those recorded on one as bounce/auto-reply)."""
+    stmt = select(models.RawMail).where(models.RawMail.kind.in_(
+        ["auto_reply", "bounce", "bulk", "spam", "own", "duplicate"])).order_by(models.RawMail.id)
+    if kind:
+        stmt = stmt.where(models.RawMail.kind == kind)
+    return list(session.scalars(stmt))
+
+
+def kept_json(raw: models.RawMail, prefix: str, tz: tzinfo) -> dict:
+    return {"id": raw.id, "kind": raw.kind, "why": raw.reason, "from": raw.sender, "subject": raw.subject,
+            "message_id": raw.message_id, "received_at": local_iso(raw.received_at, tz),
+            "ticket": f"{prefix}#{raw.ticket.number}" if raw.ticket else None}
+
+
+def quarantine_json(entry: models.QuarantineEntry, raw: models.RawMail, tz: tzinfo) -> dict:
+    return {"id": entry.id, "raw_id": raw.id, "stage": entry.stage, "error": entry.error,
+            "attempts": entry.attempts, "created_at": local_iso(entry.created_at, tz),
+            "updated_at": local_iso(entry.updated_at, tz), "message_id": raw.message_id,
+            "source": raw.source, "size": raw.size, "traceback": entry.traceback}
+
+
+def table(rows: list[list[str]], headers: list[str]) -> str:
+    """A plain text table, columns as wide as their widest cell (capped)."""
+    cells = [headers] + [[str(c) for c in row] for row in rows]
+    widths = [min(48, max(len(row[i]) for row in cells)) for i in range(len(headers))]
+    lines = ["  ".join(cell[:w].ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+             for row in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def status(factory) -> dict:
+    """What `mailticket status` prints: the daemons' status rows and the queues."""
+    with factory() as session:
+        def count(model, *where) -> int:
+            return session.scalar(select(func.count()).select_from(model).where(*where)) or 0
+
+        rows = session.scalars(select(models.Meta).where(models.Meta.key.like("status:%"))).all()
+        return {
+            "daemons": [json.loads(row.value) for row in rows],  # each with "updated": stale = gone
+            "outbox_queued": count(models.Outbox, models.Outbox.status == "queued"),
+            "outbox_failed": count(models.Outbox, models.Outbox.status == "failed"),
+            "pending": count(models.RawMail, models.RawMail.state == "pending"),
+            "quarantined": count(models.RawMail, models.RawMail.state == "quarantined"),
+            "tickets_open": count(models.Ticket, models.Ticket.status != "closed"),
+        }

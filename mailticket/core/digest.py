@@ -1,0 +1,193 @@
+"""Stage `digest` (pure): ticket rows, mail counts and `now` -> the coordinators' daily digest context.
+
+In: DigestTicket rows (every open ticket, plus those created or closed within the statistics window
+and yesterday), the count of failed deliveries and quarantined mail, `now`, the helpdesk's zone and
+the targets. Out: a DigestContext for render.Renderer.digest. Days are local days in that zone.
+`digest_due` says whether the daily digest is to be sent now, once per day.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, tzinfo
+from statistics import median
+
+from mailticket.core.sla import Calendar, working_time_between
+
+CLOSED = "closed"
+OPEN_STATUSES = ("new", "open", "waiting", "escalated")
+STATS_WINDOW = timedelta(days=30)
+OLDEST = 5
+ZERO = timedelta(0)
+_HH_MM = re.compile(r"([01]\d|2[0-3]):([0-5]\d)")
+
+
+@dataclass(frozen=True)
+class DigestTicket:
+    """What the digest needs of a ticket. Datetimes are aware."""
+
+    number: int
+    token: str  # "LPSE#12"
+    subject: str
+    category: str
+    status: str
+    created_at: datetime
+    due_at: datetime | None = None
+    closed_at: datetime | None = None
+    first_response_at: datetime | None = None  # first staff reply or relay after creation
+    needs_review: bool = False
+    assignee: str | None = None
+    paused: timedelta = ZERO  # counted time spent waiting for the reporter
+
+    @property
+    def tag(self) -> str:
+        return f"[{self.token}]"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status != CLOSED
+
+
+@dataclass(frozen=True)
+class Line:
+    """A ticket in a list with one span: how late (overdue), time left (due today) or age (oldest)."""
+
+    ticket: DigestTicket
+    span: timedelta
+
+
+@dataclass(frozen=True)
+class CategoryStats:
+    """One category over the statistics window, measured against its target."""
+
+    category: str
+    target: timedelta | None
+    open: int
+    closed: int  # closed within the window
+    within_target: int  # of those with a due time, closed by it
+    measured: int  # closed within the window that had a due time
+    median_first_response: timedelta | None  # over tickets created within the window
+    median_to_close: timedelta | None
+
+    @property
+    def compliance(self) -> int | None:
+        """Percent closed within their due time, rounded; None when nothing was measured."""
+        return round(100 * self.within_target / self.measured) if self.measured else None
+
+
+@dataclass(frozen=True)
+class DigestContext:
+    day: date  # the local day the digest is for
+    now: datetime
+    window_days: int
+    open_total: int
+    by_category: tuple[tuple[str, int], ...]  # open tickets
+    by_status: tuple[tuple[str, int], ...]  # open tickets
+    overdue: tuple[Line, ...]  # open, not waiting, past due; span = how late
+    due_today: tuple[Line, ...]  # open, not waiting, due later today; span = time left
+    oldest: tuple[Line, ...]  # open, oldest first; span = age
+    new_yesterday: int
+    closed_yesterday: int
+    stats: tuple[CategoryStats, ...]
+    review: tuple[DigestTicket, ...]  # open tickets whose category needs a review
+    failed_deliveries: int
+    quarantined: int
+
+
+def build_digest(tickets: Sequence[DigestTicket], failed_deliveries: int, quarantined: int, now: datetime,
+                 tz: tzinfo, targets: Mapping[str, timedelta], *, calendar: Calendar | None = None,
+                 window: timedelta = STATS_WINDOW) -> DigestContext:
+    """The digest's context at `now`; durations are counted on `calendar` (24x7 when None)."""
+    day = now.astimezone(tz).date()
+    today = _local_midnight(day, tz)
+    yesterday = _local_midnight(day - timedelta(days=1), tz)
+    open_ = [t for t in tickets if t.is_open]
+    categories = _categories(targets, tickets)
+    closed = [t for t in tickets if not t.is_open and t.closed_at is not None]
+    return DigestContext(
+        day=day, now=now, window_days=window.days, open_total=len(open_),
+        by_category=tuple((c, sum(t.category == c for t in open_)) for c in categories),
+        by_status=tuple((s, sum(t.status == s for t in open_)) for s in _statuses(open_)),
+        overdue=_overdue(open_, now),
+        due_today=_due_today(open_, now, _local_midnight(day + timedelta(days=1), tz)),
+        oldest=tuple(Line(t, now - t.created_at) for t in sorted(open_, key=_age_key)[:OLDEST]),
+        new_yesterday=sum(yesterday <= t.created_at < today for t in tickets),
+        closed_yesterday=sum(yesterday <= t.closed_at < today for t in closed),
+        stats=tuple(_stats(c, targets.get(c), tickets, now, window, calendar or Calendar())
+                    for c in categories),
+        review=tuple(sorted((t for t in open_ if t.needs_review), key=_age_key)),
+        failed_deliveries=failed_deliveries, quarantined=quarantined,
+    )
+
+
+def _local_midnight(day: date, tz: tzinfo) -> datetime:
+    return datetime.combine(day, time(), tzinfo=tz)
+
+
+def _age_key(ticket: DigestTicket) -> tuple[datetime, int]:
+    return ticket.created_at, ticket.number
+
+
+def _categories(targets: Mapping[str, timedelta], tickets: Iterable[DigestTicket]) -> list[str]:
+    """The configured categories in their order, then any other seen, sorted."""
+    extra = sorted({t.category for t in tickets} - set(targets))
+    return [*targets, *extra]
+
+
+def _statuses(open_: Iterable[DigestTicket]) -> list[str]:
+    extra = sorted({t.status for t in open_} - set(OPEN_STATUSES))
+    return [*OPEN_STATUSES, *extra]
+
+
+def _overdue(open_: Iterable[DigestTicket], now: datetime) -> tuple[Line, ...]:
+    late = [t for t in open_ if t.status != "waiting" and t.due_at is not None and t.due_at <= now]
+    return tuple(Line(t, now - t.due_at) for t in sorted(late, key=_due_key))
+
+
+def _due_today(open_: Iterable[DigestTicket], now: datetime, tomorrow: datetime) -> tuple[Line, ...]:
+    soon = [t for t in open_ if t.status != "waiting" and t.due_at is not None and now < t.due_at < tomorrow]
+    return tuple(Line(t, t.due_at - now) for t in sorted(soon, key=_due_key))
+
+
+def _due_key(ticket: DigestTicket) -> tuple[datetime, int]:
+    return ticket.due_at, ticket.number
+
+
+def _stats(category: str, target: timedelta | None, tickets: Sequence[DigestTicket], now: datetime,
+           window: timedelta, cal: Calendar) -> CategoryStats:
+    mine = [t for t in tickets if t.category == category]
+    since = now - window
+    responded = [working_time_between(cal, t.created_at, t.first_response_at) for t in mine
+                 if t.first_response_at is not None and since <= t.created_at <= now]
+    closed = [t for t in mine if not t.is_open and t.closed_at is not None and since <= t.closed_at <= now]
+    to_close = [max(ZERO, working_time_between(cal, t.created_at, t.closed_at) - t.paused)
+                for t in closed]
+    measured = [t for t in closed if t.due_at is not None]
+    return CategoryStats(
+        category=category, target=target, open=sum(t.is_open for t in mine), closed=len(closed),
+        within_target=sum(t.closed_at <= t.due_at for t in measured),
+        measured=len(measured), median_first_response=_median(responded), median_to_close=_median(to_close),
+    )
+
+
+def _median(spans: Sequence[timedelta]) -> timedelta | None:
+    return timedelta(seconds=median(s.total_seconds() for s in spans)) if spans else None
+
+
+def digest_due(now: datetime, tz: tzinfo, digest_time: str, last_sent_day: date | None) -> date | None:
+    """The local day whose digest is to be sent now, or None.
+
+    Once the local clock has passed `digest_time`, today's digest is due unless it (or a later day's,
+    after the clock went back) was sent. A missed earlier day is not sent late: today's covers it.
+    """
+    match = _HH_MM.fullmatch(digest_time)
+    if not match:
+        raise ValueError(f"digest time must be HH:MM, got {digest_time!r}")
+    local = now.astimezone(tz)
+    if local.time() < time(int(match.group(1)), int(match.group(2))):
+        return None
+    if last_sent_day is not None and last_sent_day >= local.date():
+        return None
+    return local.date()

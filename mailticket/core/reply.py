@@ -1,0 +1,101 @@
+"""Reply text: a reply's body in, only the sender's new words out (quotes, quote headers, signatures cut).
+
+Pure. Used before `commands.parse_commands` (tags in quoted text are not commands) and when a staff
+reply is relayed to the reporter. The text part is cut at the first quote header or separator that
+Gmail, Outlook (Indonesian and English), Yahoo, Zimbra and iPhone/Android write, and ``>`` lines are
+dropped. An HTML-only mail becomes text first (`htmltext`, one line per block) without its quote
+containers (``blockquote``, ``div.gmail_quote``, ``div.yahoo_quoted``, Zimbra's ``hr#zwchr`` and
+Outlook's ``#divRplyFwdMsg``/``#appendonsend`` with everything after them), then goes the same way.
+
+We keep our own ~100 lines: email-reply-parser and mail-parser-reply read text only and know no
+Indonesian; talon needs lxml and scikit-learn and is barely maintained.
+"""
+
+from __future__ import annotations
+
+import re
+
+from mailticket.core import htmltext
+
+# "On <date> <name> wrote:" / "Pada <tanggal> <nama> menulis:", Gmail wraps it over two lines.
+_ATTRIBUTION_START = re.compile(r"^(?:on|pada)\s", re.I)
+_ATTRIBUTION_END = re.compile(r"\b(?:wrote|menulis)\s*:$", re.I)
+_SEPARATOR = re.compile(
+    r"^(?:_{10,}"  # Outlook's line of underscores
+    r"|-{2,}\s*(?:original message|pesan asli|forwarded message|pesan terusan|pesan yang diteruskan)\s*-{2,}"
+    r"|--)$",  # the "-- " signature delimiter; the trailing space is often lost on the way
+    re.I,
+)
+_DEVICE_SIGNATURE = re.compile(
+    r"^(?:sent from (?:my |yahoo mail|outlook|mail for)|get outlook for|dapatkan outlook untuk"
+    r"|dikirim dari (?:yahoo mail|outlook|.{1,40}\bsaya\.?$))",
+    re.I,
+)
+_FIELD = r"from|dari|sent|dikirim|terkirim|date|tanggal|to|kepada|cc|subject|subjek|perihal"
+_HEADER_LINE = re.compile(rf"^\*?(?P<field>{_FIELD})\*?\s*:\*?(?:\s|$)", re.I)
+_INVISIBLE = str.maketrans({"\xa0": " ", "\u200b": None, "\ufeff": None, "\r": None})
+
+
+def new_text(text: str, html: str = "") -> str:
+    """The new part of a reply; `html` is used only when `text` is empty (an HTML-only mail)."""
+    if not text.strip() and html.strip():
+        text = html_to_text(html)
+    lines = text.replace("\r\n", "\n").translate(_INVISIBLE).split("\n")
+    kept = [line.rstrip() for line in lines if not line.lstrip().startswith(">")]
+    return _tidy(kept[: _cut_index(kept)])
+
+
+def _cut_index(lines: list[str]) -> int:
+    """Index of the first line of quoted matter or signature; len(lines) when there is none."""
+    for index, line in enumerate(lines):
+        stripped = line.strip()
+        if (
+            _SEPARATOR.match(stripped)
+            or _DEVICE_SIGNATURE.match(stripped)
+            or _is_attribution(lines, index)
+            or _is_header_block(lines, index)
+        ):
+            return index
+    return len(lines)
+
+
+def _is_attribution(lines: list[str], index: int) -> bool:
+    first = lines[index].strip()
+    if not _ATTRIBUTION_START.match(first) or len(first) > 300:
+        return False
+    if _ATTRIBUTION_END.search(first):
+        return any(ch.isdigit() for ch in first)
+    # Gmail wraps a long attribution; demand an address so that prose starting with "Pada" survives.
+    following = lines[index + 1].strip() if index + 1 < len(lines) else ""
+    joined = f"{first} {following}"
+    return bool(following and _ATTRIBUTION_END.search(following) and "@" in joined and any(
+        ch.isdigit() for ch in joined))
+
+
+def _is_header_block(lines: list[str], index: int) -> bool:
+    """A From:/Dari: line and, before any blank line, another header line, as Outlook and Zimbra quote."""
+    match = _HEADER_LINE.match(lines[index].strip())
+    if not match or match["field"].lower() not in ("from", "dari"):
+        return False
+    for line in lines[index + 1 : index + 4]:
+        if not line.strip():
+            return False
+        if _HEADER_LINE.match(line.strip()):
+            return True
+    return False
+
+
+def _tidy(lines: list[str]) -> str:
+    """Join lines with at most one blank line in a row and none at either end."""
+    out: list[str] = []
+    for line in lines:
+        if line.strip() or (out and out[-1]):
+            out.append(line if line.strip() else "")
+    while out and not out[-1]:
+        out.pop()
+    return "\n".join(out)
+
+
+def html_to_text(html: str) -> str:
+    """An HTML reply as text without its quoted parts, one line per block (what `new_text` reads)."""
+    return htmltext.html_to_text(html, compact=True, drop_quotes=True)

@@ -1,0 +1,324 @@
+"""Outgoing mail text: values about a ticket -> Rendered(kind, subject, text, html), via Jinja templates.
+
+One Renderer per process: the Jinja Environment is built once (StrictUndefined, autoescape
+for .html only) and each template is compiled once. User text (subjects, bodies, names)
+only ever enters as template variables, so Jinja syntax inside it is printed, not run.
+Dates are written in Indonesian in the helpdesk's time zone; no locale is consulted.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, tzinfo
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template, select_autoescape
+
+from mailticket.core.digest import DigestContext
+from mailticket.types import Attachment, CommandError, Outgoing
+
+if TYPE_CHECKING:
+    from mailticket.config import Settings
+
+DAYS = ("Senin", "Selasa", "Rabu", "Kamis", "Jumat", "Sabtu", "Minggu")
+MONTHS = ("Januari", "Februari", "Maret", "April", "Mei", "Juni", "Juli", "Agustus", "September",
+          "Oktober", "November", "Desember")
+DEFAULT_TARGETS = {"gangguan": timedelta(days=3), "permasalahan": timedelta(days=1),
+                   "permintaan": timedelta(hours=1)}
+STATUS_LABELS = {"new": "baru", "open": "diproses", "waiting": "menunggu pelapor",
+                 "escalated": "dieskalasi", "closed": "selesai"}
+EVENT_LABELS = {"created": "tiket dibuat", "reply": "balasan pelapor", "staff_reply": "balasan petugas",
+                "note": "catatan internal", "relay": "balasan diteruskan ke pelapor", "closed": "ditutup",
+                "reopened": "dibuka kembali", "escalated": "dieskalasi", "assigned": "ditugaskan",
+                "category": "kategori diubah", "waiting": "menunggu pelapor", "warning": "peringatan SLA",
+                "breach": "melewati target"}
+_SUBJECT_LABELS = {"error": "Perintah tidak dijalankan", "escalation": "Eskalasi",
+                   "warning": "Peringatan SLA", "breach": "Lewat target"}
+
+
+@dataclass(frozen=True)
+class CategoryView:
+    name: str  # gangguan, permasalahan, permintaan
+    label: str  # for people: "Gangguan layanan"
+    meaning: str  # one plain sentence
+    target: str  # "3 hari"
+
+
+_CATEGORIES = {
+    "gangguan": ("Gangguan layanan", "ada layanan yang terganggu atau tidak berjalan sebagaimana mestinya"),
+    "permasalahan": ("Permasalahan", "masalah yang dapat menghambat layanan dalam waktu dekat, "
+                                     "misalnya karena batas waktu tender"),
+    "permintaan": ("Permintaan layanan", "permintaan terkait akun, password, persyaratan, "
+                                         "atau cara penggunaan aplikasi"),
+}
+
+
+@dataclass(frozen=True)
+class TicketView:
+    """What the templates may know about a ticket. Datetimes are aware."""
+
+    token: str  # "LPSE#12"
+    number: int
+    subject: str  # clean: no Re:, no token
+    category: str
+    reporter: str  # e-mail address
+    status: str
+    created_at: datetime
+    due_at: datetime | None
+    assignee: str | None = None
+    reporter_name: str = ""
+
+    @property
+    def tag(self) -> str:
+        return f"[{self.token}]"
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One line of a ticket's history for the coordinators."""
+
+    at: datetime
+    actor: str  # a name or an address
+    action: str  # an event type ("created", "staff_reply", ...) or any text
+    text: str = ""  # a short excerpt, may be empty
+
+
+@dataclass(frozen=True)
+class TagHelp:
+    tags: tuple[str, ...]
+    arg: str  # "" or a placeholder such as "X"
+    effect: str
+
+
+COMMAND_TAGS = (
+    TagHelp(("#tutup", "#selesai", "#close"), "", "tutup tiket; pelapor menerima balasan Anda"),
+    TagHelp(("#eskalasi", "#escalate"), "[keterangan]", "teruskan ke koordinator"),
+    TagHelp(("#kategori", "#category"), "X", "ganti kategori: gangguan, permasalahan, permintaan"),
+    TagHelp(("#tugaskan", "#assign"), "X", "tugaskan ke petugas X (nama atau alamat email)"),
+    TagHelp(("#ambil", "#take"), "", "tugaskan ke diri Anda sendiri"),
+    TagHelp(("#catatan", "#note"), "[teks]", "catatan internal; tidak dikirim ke pelapor"),
+    TagHelp(("#tunggu", "#wait"), "[keterangan]", "menunggu jawaban pelapor; waktu SLA berhenti"),
+    TagHelp(("#buka", "#reopen"), "", "buka kembali tiket"),
+)
+
+Tags = str | Sequence[TagHelp]
+
+
+@dataclass(frozen=True)
+class Rendered:
+    kind: str
+    subject: str
+    text: str
+    html: str = ""
+
+    def outgoing(self, to: Sequence[str], **fields: Any) -> Outgoing:
+        """An Outgoing with these parts; fields are Outgoing's other fields (cc, in_reply_to, ...)."""
+        return Outgoing(kind=self.kind, to=tuple(to), subject=self.subject, text=self.text,
+                        html=self.html, **fields)
+
+
+class Renderer:
+    """The templates folder, compiled once; one method per outgoing kind."""
+
+    def __init__(self, templates_path: Path, *, helpdesk_name: str = "Helpdesk LPSE Provinsi Lampung",
+                 helpdesk_address: str = "provlampunglpse@gmail.com", tz: tzinfo | None = None,
+                 targets: Mapping[str, timedelta] | None = None):
+        self.tz = tz or ZoneInfo("Asia/Jakarta")
+        self.targets = dict(DEFAULT_TARGETS if targets is None else targets)
+        self.helpdesk = {"name": helpdesk_name, "address": helpdesk_address}
+        escape_html = select_autoescape(enabled_extensions=("html",), default_for_string=False, default=False)
+        self.env = Environment(
+            loader=FileSystemLoader(str(templates_path)), undefined=StrictUndefined, autoescape=escape_html,
+            trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True, auto_reload=False,
+        )
+        self.env.filters.update(waktu=self.when, tanggal=format_date, durasi=format_duration,
+                                ukuran=format_size, status=status_label)
+        self._templates: dict[str, Template] = {}
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Renderer:
+        return cls(settings.templates_path, helpdesk_name=settings.helpdesk.name,
+                   helpdesk_address=settings.helpdesk.address, tz=settings.helpdesk.tz,
+                   targets=settings.sla.targets)
+
+    # --- one method per kind ---------------------------------------------------------------------
+
+    def ack(self, *, ticket: TicketView, topics: Collection[str] = (), size_limit: int = 0) -> Rendered:
+        """To the reporter of a new ticket; `size_limit` set: their mail was too big to read whole."""
+        return self._render("ack", ticket, html=True, registration="registration" in topics,
+                            size_limit=format_size(size_limit) if size_limit else "")
+
+    def notification(self, *, ticket: TicketView, body: str, attachments: Sequence[Attachment] = (),
+                     needs_review: bool = False, tags: Tags = COMMAND_TAGS) -> Rendered:
+        """To staff: a new ticket with the report's text and the command tags."""
+        return self._render("notification", ticket, body=body, attachments=tuple(attachments),
+                            needs_review=needs_review, tags=_tags(tags))
+
+    def relay(self, *, ticket: TicketView, body: str, staff_name: str = "") -> Rendered:
+        """A staff reply, cleaned by the caller, to the reporter."""
+        return self._render("relay", ticket, body=body, staff_name=staff_name)
+
+    def closing(self, *, ticket: TicketView, body: str = "", staff_name: str = "") -> Rendered:
+        """To the reporter: the ticket is closed, with the staff reply and how to reopen."""
+        return self._render("closing", ticket, body=body, staff_name=staff_name)
+
+    def error(self, *, ticket: TicketView, errors: Sequence[CommandError],
+              tags: Tags = COMMAND_TAGS) -> Rendered:
+        """To a staff member whose reply had a bad command: each line and why, and the valid tags.
+
+        tags: TagHelp rows, or a ready help text such as commands.VALID_TAGS_HELP (printed as it is).
+        """
+        return self._render("error", ticket, errors=tuple(errors), tags=_tags(tags))
+
+    def escalation(self, *, ticket: TicketView, text: str, history: Sequence[HistoryEntry] = (),
+                   by: str = "") -> Rendered:
+        """To the coordinators: summary, history, and the escalation text."""
+        return self._render("escalation", ticket, text=text, history=_labelled(history), by=by)
+
+    def warning(self, *, ticket: TicketView, now: datetime) -> Rendered:
+        """To staff: the resolution target is near."""
+        return self._render("warning", ticket, remaining=_due(ticket) - now)
+
+    def breach(self, *, ticket: TicketView, now: datetime, history: Sequence[HistoryEntry] = ()) -> Rendered:
+        """To staff and coordinators: the resolution target has passed, with the ticket's history."""
+        return self._render("breach", ticket, overdue=now - _due(ticket), history=_labelled(history))
+
+    def digest(self, *, context: DigestContext) -> Rendered:
+        """To the coordinators: the daily digest built by digest.build_digest."""
+        values = {"helpdesk": self.helpdesk, "d": context, "day": context.day,
+                  "categories": tuple((self.category(name), count) for name, count in context.by_category),
+                  "stats": tuple((self.category(row.category), row) for row in context.stats)}
+        subject = clean_subject(f"Ringkasan harian {self.helpdesk['name']}, {format_date(context.day)}")
+        return Rendered("digest", subject, self._template("digest.txt").render(values),
+                        self._template("digest.html").render(values))
+
+    def watchdog(self, *, stalled: bool, source: str, last_ok: datetime | None, now: datetime) -> Rendered:
+        """To the coordinators: the inbox has not been read for too long, or reads again."""
+        values = {"helpdesk": self.helpdesk, "stalled": stalled, "source": source, "last_ok": last_ok,
+                  "now": now}
+        label = "Kotak masuk tidak terbaca" if stalled else "Kotak masuk terbaca kembali"
+        return Rendered("watchdog", clean_subject(f"{label}: {self.helpdesk['name']}"),
+                        self._template("watchdog.txt").render(values))
+
+    # --- helpers ---------------------------------------------------------------------------------
+
+    def category(self, name: str) -> CategoryView:
+        label, meaning = _CATEGORIES.get(name, (name.capitalize(), ""))
+        target = self.targets.get(name)
+        return CategoryView(name, label, meaning, format_duration(target) if target else "")
+
+    def when(self, moment: datetime | None) -> str:
+        """'Rabu, 25 November 2026 pukul 14.30 WIB' in the helpdesk's zone; '-' for None."""
+        return "-" if moment is None else format_datetime(moment, self.tz)
+
+    def preload(self) -> None:
+        """Compile every template now, so a broken one fails at start-up rather than mid-mail."""
+        for name in self.env.list_templates():
+            self._template(name)
+
+    def _template(self, name: str) -> Template:
+        template = self._templates.get(name)
+        if template is None:
+            template = self._templates[name] = self.env.get_template(name)
+        return template
+
+    def _render(self, kind: str, ticket: TicketView, *, html: bool = False, **values: Any) -> Rendered:
+        context = {"helpdesk": self.helpdesk, "ticket": ticket, "category": self.category(ticket.category),
+                   **values}
+        text = self._template(f"{kind}.txt").render(context)
+        body_html = self._template(f"{kind}.html").render(context) if html else ""
+        return Rendered(kind, subject_line(ticket, _SUBJECT_LABELS.get(kind, "")), text, body_html)
+
+
+def _tags(tags: Tags) -> str | tuple[TagHelp, ...]:
+    return tags if isinstance(tags, str) else tuple(tags)
+
+
+def _labelled(history: Sequence[HistoryEntry]) -> tuple[tuple[HistoryEntry, str], ...]:
+    return tuple((entry, EVENT_LABELS.get(entry.action, entry.action)) for entry in history)
+
+
+def _due(ticket: TicketView) -> datetime:
+    if ticket.due_at is None:
+        raise ValueError(f"{ticket.token} has no due time")
+    return ticket.due_at
+
+
+# --- subjects ----------------------------------------------------------------------------------
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_ANY_TOKEN = re.compile(r"\[\s*([^\]#\s]+)\s*#\s*(\d+)\s*\]")
+
+
+def clean_subject(text: str) -> str:
+    """One line, single spaces; '(tanpa subjek)' when empty."""
+    return " ".join(_CONTROL.sub(" ", text).split()) or "(tanpa subjek)"
+
+
+def subject_line(ticket: TicketView, label: str = "") -> str:
+    """'[LPSE#12] subject', or 'Label: [LPSE#12] subject' for mail about the ticket to staff."""
+    prefix, _, number = ticket.token.partition("#")
+
+    def drop_own(match: re.Match[str]) -> str:
+        own = match[1].casefold() == prefix.casefold() and int(match[2]) == int(number)
+        return " " if own else match[0]
+
+    subject = clean_subject(_ANY_TOKEN.sub(drop_own, ticket.subject))
+    line = f"{ticket.tag} {subject}"
+    return f"{label}: {line}" if label else line
+
+
+# --- Indonesian formatting ---------------------------------------------------------------------
+
+
+def format_datetime(moment: datetime, tz: tzinfo) -> str:
+    """'Rabu, 25 November 2026 pukul 14.30 WIB'; ValueError for a naive datetime."""
+    if moment.utcoffset() is None:
+        raise ValueError("a naive datetime cannot be shown in local time")
+    local = moment.astimezone(tz)
+    return f"{format_date(local)} pukul {local:%H.%M} {zone_name(local)}"
+
+
+def format_date(day: date) -> str:
+    """'Rabu, 25 November 2026'."""
+    return f"{DAYS[day.weekday()]}, {day.day} {MONTHS[day.month - 1]} {day.year}"
+
+
+def zone_name(local: datetime) -> str:
+    """WIB, WITA, WIT from the tz database; 'UTC+7' where it has only a number."""
+    name = local.tzname() or ""
+    if name and name[0] not in "+-" and not name.startswith(("UTC+", "UTC-")):
+        return name
+    offset = local.utcoffset() or timedelta(0)
+    sign = "-" if offset < timedelta(0) else "+"
+    minutes = abs(int(offset.total_seconds())) // 60
+    hours, rest = divmod(minutes, 60)
+    return f"UTC{sign}{hours}" + (f".{rest:02d}" if rest else "")
+
+
+def format_duration(span: timedelta) -> str:
+    """'2 hari 3 jam', '45 menit', 'kurang dari 1 menit': the two largest units, rounded down."""
+    seconds = abs(int(span.total_seconds()))
+    parts = []
+    for size, unit in ((86400, "hari"), (3600, "jam"), (60, "menit")):
+        count, seconds = divmod(seconds, size)
+        if count:
+            parts.append(f"{count} {unit}")
+    return " ".join(parts[:2]) if parts else "kurang dari 1 menit"
+
+
+def format_size(size: int) -> str:
+    """'850 B', '120 KB', '2,4 MB' (Indonesian decimal comma)."""
+    if size < 1024:
+        return f"{size} B"
+    if size < 1024 * 1024:
+        return f"{size // 1024} KB"
+    return f"{size / (1024 * 1024):.1f} MB".replace(".", ",")
+
+
+def status_label(status: str) -> str:
+    return STATUS_LABELS.get(status, status)

@@ -1,0 +1,1 @@
+"""Rows in the database: raw mail, tickets and their messages, meta claims."""
