@@ -10,13 +10,15 @@ import os
 import re
 import tomllib
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from mailticket.core.sla import Calendar, calendar_from, load_holidays
+from mailticket.core.sla import KINDS as CALENDAR_KINDS
+from mailticket.core.sla import Calendar, load_holidays
 from mailticket.errors import ConfigError
+from mailticket.types import Category
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -30,8 +32,9 @@ def _shipped(installed: str, in_checkout: str) -> Path:
 DEFAULT_RULES = _shipped("data/rules.toml", "config/rules.toml")
 DEFAULT_HOLIDAYS = _shipped("data/holidays-id.txt", "config/holidays-id.txt")
 DEFAULT_TEMPLATES = _shipped("templates", "templates")
-CATEGORIES = ("gangguan", "permasalahan", "permintaan")
-_DEFAULT_TARGETS = {"gangguan": "3d", "permasalahan": "1d", "permintaan": "1h"}
+CATEGORIES = tuple(Category)
+_DEFAULT_TARGETS = {Category.GANGGUAN: "3d", Category.PERMASALAHAN: "1d", Category.PERMINTAAN: "1h"}
+_SLA_KEYS = {"calendar", "office_hours", "holidays", "holidays_file", *CATEGORIES}
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
@@ -113,10 +116,8 @@ class Staff:
 
 @dataclass(frozen=True)
 class Sla:
-    calendar: str = "24x7"
-    office_hours: str = "Mon-Fri 08:00-16:00"
-    holidays: tuple[str, ...] = ()
-    holidays_file: Path | None = None  # more holidays, one date per line; default: shipped Indonesian list
+    """The resolution target per category; the [sla] calendar keys become Settings.calendar."""
+
     targets: dict[str, timedelta] = field(
         default_factory=lambda: {c: parse_duration(v) for c, v in _DEFAULT_TARGETS.items()}
     )
@@ -299,25 +300,40 @@ def _staff(data: dict, source: str) -> Staff:
     )
 
 
-def _sla(data: dict, source: str, base: Path) -> Sla:
-    r = _Reader(source, data, "sla", {"calendar", "office_hours", "holidays", "holidays_file", *CATEGORIES})
+def _sla(data: dict, source: str) -> Sla:
+    r = _Reader(source, data, "sla", _SLA_KEYS)
     targets = {}
     for category in CATEGORIES:
         sub = _Reader(source, r.data, category, {"resolve"})
         sub.table = f"sla.{category}"
         targets[category] = sub.duration("resolve", _DEFAULT_TARGETS[category])
+    return Sla(targets=targets)
+
+
+def _calendar(data: dict, source: str, base: Path, tz: ZoneInfo) -> Calendar:
+    """The SLA calendar of [sla]: 24x7, or office hours with the listed and the file's holidays."""
+    r = _Reader(source, data, "sla", _SLA_KEYS)
     holidays = tuple(r.get("holidays", list, []))
     for day in holidays:
         if not isinstance(day, str) or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", day):
             raise ConfigError(r.where("holidays"), f"dates as \"YYYY-MM-DD\", got {day!r}")
     holidays_file = r.get("holidays_file", str, "")
-    return Sla(
-        calendar=r.choice("calendar", "24x7", ("24x7", "office")),
-        office_hours=r.get("office_hours", str, Sla.office_hours),
-        holidays=holidays,
-        holidays_file=(base / holidays_file).resolve() if holidays_file else DEFAULT_HOLIDAYS,
-        targets=targets,
-    )
+    kind = r.choice("calendar", "24x7", CALENDAR_KINDS)
+    office_hours = r.get("office_hours", str, "Mon-Fri 08:00-16:00")
+    if kind == "office":  # the shipped Indonesian list unless another file is named
+        path = (base / holidays_file).resolve() if holidays_file else DEFAULT_HOLIDAYS
+        holidays += _holidays_file(path, r.where("holidays_file"))
+    try:
+        return Calendar.parse(kind, office_hours, holidays, tz)
+    except ValueError as exc:
+        raise ConfigError(r.where("office_hours"), str(exc)) from None
+
+
+def _holidays_file(path: Path, where: str) -> tuple[date, ...]:
+    try:
+        return load_holidays(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ConfigError(where, f"{path}: {exc}") from None
 
 
 def build(data: dict[str, Any], source: str, base: Path) -> Settings:
@@ -343,27 +359,14 @@ def build(data: dict[str, Any], source: str, base: Path) -> Settings:
         inbox=_inbox(data, source, base),
         smtp=_smtp(data, source, base),
         staff=_staff(data, source),
-        sla=(sla := _sla(data, source, base)),
-        calendar=_calendar(sla, ZoneInfo(helpdesk.timezone), source),
+        sla=_sla(data, source),
+        calendar=_calendar(data, source, base, helpdesk.tz),
         escalation_at=at,
         digest_time=digest_time,
         rules_path=(base / rules).resolve() if rules else DEFAULT_RULES,
-        default_category=classifier.choice("default", "permintaan", CATEGORIES),
+        default_category=classifier.choice("default", Category.PERMINTAAN, CATEGORIES),
         templates_path=templates.path("path", str(DEFAULT_TEMPLATES), base),
     )
-
-
-def _calendar(sla: Sla, tz: ZoneInfo, source: str) -> Calendar:
-    extra: tuple = ()
-    if sla.holidays_file is not None and sla.calendar == "office":
-        try:
-            extra = load_holidays(sla.holidays_file.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise ConfigError(f"{source}: sla.holidays_file", f"{sla.holidays_file}: {exc}") from None
-    try:
-        return calendar_from(sla, tz, extra)
-    except ValueError as exc:
-        raise ConfigError(f"{source}: sla.office_hours", str(exc)) from None
 
 
 def _database_url(url: str, base: Path) -> str:

@@ -32,6 +32,23 @@ class Kind(StrEnum):
     OWN = "own"  # sent from our own address
 
 
+class Kept(StrEnum):
+    """Why a message of a person was kept without opening a ticket, besides the filter's kinds."""
+
+    DUPLICATE = "duplicate"  # the same Message-ID and bytes were processed before
+    BLOCKED = "blocked"  # the sender is on the block list
+    FLOOD = "flood"  # the sender wrote too many reports too fast
+
+
+# The kinds `mail list` shows: every filter kind except a report, then the pipeline's own.
+KEPT_KINDS: tuple[str, ...] = (*(kind for kind in Kind if kind is not Kind.REPORT), *Kept)
+
+
+def ticket_token(prefix: str, number: int) -> str:
+    """A ticket's name as people read it: ticket_token("LPSE", 12) == "LPSE#12"."""
+    return f"{prefix}#{number}"
+
+
 @dataclass(frozen=True)
 class RawMail:
     """Bytes as received, and where they came from (for marking them done at the source)."""

@@ -17,10 +17,8 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, tzinfo
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from mailticket.config import Sla
+from mailticket.types import Status
 
 WARNING, BREACH = "warning", "breach"
 KINDS = ("24x7", "office")
@@ -32,6 +30,10 @@ DAY_NAMES = {name: i for names in _NAMES for i, name in enumerate(names)} | {
     name[:3]: i for names in _NAMES for i, name in enumerate(names)} | {"jum'at": 4}
 _TIME_RANGE = re.compile(r"(\d{1,2})[:.](\d{2})-(\d{1,2})[:.](\d{2})")
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+# A closed ticket is done and a waiting one waits for its reporter: neither counts towards its target,
+# is warned about, breached, or shown as due.
+CLOCK_STOPPED = frozenset({Status.CLOSED, Status.WAITING})
 
 Spans = tuple[tuple[int, int], ...]  # (start, end) in seconds after local midnight, sorted
 
@@ -62,9 +64,9 @@ class Calendar:
         return bool(self.hours[day.weekday()]) and day not in self.holidays
 
 
-def calendar_from(sla: Sla, tz: tzinfo, extra_holidays: Iterable[date] = ()) -> Calendar:
-    """The calendar of the [sla] settings; `extra_holidays` come from a holidays file (load_holidays)."""
-    return Calendar.parse(sla.calendar, sla.office_hours, (*sla.holidays, *extra_holidays), tz)
+def clock_runs(status: str) -> bool:
+    """Whether a ticket in `status` is counting towards its target (see CLOCK_STOPPED)."""
+    return status not in CLOCK_STOPPED
 
 
 # --- parsing -------------------------------------------------------------------------------------
@@ -307,7 +309,7 @@ def check(ticket: SlaTicket, now: datetime, cal: Calendar, warn_at: float) -> st
     Closed and waiting tickets are skipped; an alert already sent for this due time is not repeated.
     Record `effective_due(ticket, cal)` in warned_for_due / breached_for_due after sending.
     """
-    if ticket.status in ("closed", "waiting"):
+    if not clock_runs(ticket.status):
         return None
     deadline = effective_due(ticket, cal)
     if now >= deadline:

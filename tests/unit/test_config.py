@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -62,6 +63,18 @@ def test_sla_targets_and_secrets_from_environment(tmp_path, monkeypatch):
     assert settings.sla.targets["permintaan"] == timedelta(hours=2)
     assert settings.sla.targets["gangguan"] == timedelta(days=3)
     assert settings.inbox.password == "from-env"
+
+
+def test_office_calendar_with_listed_and_file_holidays(tmp_path):
+    (tmp_path / "libur.txt").write_text("2026-12-24 Cuti bersama\n")
+    path = write(tmp_path, '[helpdesk]\ntimezone = "Asia/Jakarta"\n[sla]\ncalendar = "office"\n'
+                           'office_hours = "Mon-Fri 08:00-16:00"\nholidays = ["2026-12-25"]\n'
+                           'holidays_file = "libur.txt"\n')
+    cal = load(str(path)).calendar
+    assert cal.office and cal.tz == ZoneInfo("Asia/Jakarta")
+    assert cal.holidays == {date(2026, 12, 24), date(2026, 12, 25)}
+    assert not cal.is_working_day(date(2026, 12, 24)) and cal.is_working_day(date(2026, 12, 23))
+    assert not cal.is_working_day(date(2026, 12, 26))  # a Saturday
 
 
 @pytest.mark.parametrize("text, where", [

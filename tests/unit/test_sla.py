@@ -9,9 +9,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from mailticket.config import Sla
 from mailticket.core import sla
 from mailticket.core.sla import Calendar, SlaTicket
+from mailticket.types import Status
 
 WIB = ZoneInfo("Asia/Jakarta")
 HOLIDAYS_FILE = Path(__file__).resolve().parents[2] / "config" / "holidays-id.txt"
@@ -189,15 +189,6 @@ def test_calendar_parse_checks_kind_and_holidays_and_only_parses_hours_for_offic
         Calendar.parse("office", "rubbish", (), WIB)
 
 
-def test_calendar_from_settings_with_extra_holidays():
-    settings = Sla(calendar="office", office_hours="Mon-Fri 08:00-16:00", holidays=("2026-12-25",))
-    cal = sla.calendar_from(settings, WIB, extra_holidays=(date(2026, 12, 24),))
-    assert cal.office and cal.tz is WIB
-    assert cal.holidays == {date(2026, 12, 24), date(2026, 12, 25)}
-    assert not cal.is_working_day(date(2026, 12, 24)) and cal.is_working_day(date(2026, 12, 23))
-    assert not cal.is_working_day(date(2026, 12, 26))  # a Saturday
-
-
 def test_load_holidays_format():
     text = ("# libur\n\n2026-12-25 Natal  # komentar\n2026-03-20..2026-03-24  Idulfitri\n"
             "   2026-12-25 twice is fine\n")
@@ -281,3 +272,8 @@ def test_missing_due_time_is_computed_from_the_target():
     assert local(sla.effective_due(t, OFFICE)) == datetime(2026, 11, 30, 8, 55)
     assert sla.check(t, wib(30, 8, 54), OFFICE, 0.75) == "warning"
     assert sla.check(t, wib(30, 8, 55), OFFICE, 0.75) == "breach"
+
+
+def test_the_clock_stops_for_closed_and_waiting_tickets_only():
+    assert [s.value for s in Status if not sla.clock_runs(s)] == ["waiting", "closed"]
+    assert not sla.clock_runs("closed") and sla.clock_runs("escalated")  # plain column values too
