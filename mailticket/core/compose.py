@@ -1,4 +1,5 @@
-"""Outgoing -> MIME bytes (CRLF, ready for SMTP or an .eml file). Pure: the caller gives ids and the date.
+"""Outgoing -> MIME bytes (CRLF, ready for SMTP or an .eml file). Pure: the caller gives ids and the date,
+and the multipart boundary is derived from the message.
 
 Headers are encoded here, not by the email package's header registry, for two reasons:
 the registry decodes RFC 2047 encoded words found in a value it is given, so a subject
@@ -16,16 +17,16 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import re
-import secrets
 from datetime import datetime
 from email import policy
 from email.utils import format_datetime
 
+from mailticket.core.decode import CONTROL_CHARS
 from mailticket.types import Outgoing
 
 MAX_LINE = 78
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _BODY_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 _FIELD_NAME = re.compile(r"[!-9;-~]{1,76}")
 _ATOMS = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~ -]+")
@@ -49,7 +50,7 @@ def compose(out: Outgoing, *, from_name: str, from_addr: str, message_id: str, d
     headers = _headers(out, from_name, from_addr, message_id, date)
     headers.append(("MIME-Version", "1.0"))
     if out.html:
-        boundary = "=_mt_" + secrets.token_hex(12)  # random, and "=_" never occurs in quoted-printable
+        boundary = _boundary(message_id, out)
         headers.append(("Content-Type", f'multipart/alternative;\r\n boundary="{boundary}"'))
         parts = [_text_part(text, subtype) for text, subtype in ((out.text, "plain"), (out.html, "html"))]
         body = f"--{boundary}\r\n" + f"\r\n--{boundary}\r\n".join(parts) + f"\r\n--{boundary}--\r\n"
@@ -58,6 +59,16 @@ def compose(out: Outgoing, *, from_name: str, from_addr: str, message_id: str, d
         headers += _text_headers("plain", cte)
         body = _crlf(payload)
     return (_header_lines(headers) + "\r\n" + body).encode("ascii")
+
+
+def _boundary(message_id: str, out: Outgoing) -> str:
+    """The multipart boundary, derived from the message so that composing stays pure and repeatable.
+
+    A part could hold it only by containing a hash of its own text; and "=_" never occurs in
+    quoted-printable.
+    """
+    content = "\0".join((message_id, out.text, out.html)).encode("utf-8", "surrogatepass")
+    return "=_mt_" + hashlib.sha256(content).hexdigest()[:24]
 
 
 def _headers(out: Outgoing, from_name: str, from_addr: str, message_id: str,
@@ -118,7 +129,7 @@ def _check_extra_name(name: str, seen: list[str]) -> None:
 
 def clean(value: str) -> str:
     """One line: every control or line-breaking character becomes a space, runs of space one."""
-    return " ".join(_CONTROL.sub(" ", value).split())
+    return " ".join(CONTROL_CHARS.sub(" ", value).split())
 
 
 def unstructured(value: str, name: str) -> str:

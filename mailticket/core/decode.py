@@ -17,7 +17,9 @@ import re
 _ENCODED_WORD = re.compile(r"=\?([^?\s]+)\?([QqBb])\?([^?\s]*)\?=")
 _SPACE_ONLY = re.compile(r"[ \t\r\n]*")
 _FOLD = re.compile(r"\r?\n[ \t]+")  # folding whitespace becomes one space: values are for reading
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+# Control and line-breaking characters (C0, DEL, C1, Unicode line and paragraph separators): none
+# may stay in a value that is one line of text, whether read from a mail or written into one.
+CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 # Text labelled latin-1 is really cp1252 far more often (browsers do the same); 8-bit text
 # labelled ASCII is mislabelled, so it is treated as undeclared.
 _CHARSET_ALIASES = {"iso8859-1": "cp1252", "ascii": None}  # keys are codecs.lookup() names
@@ -28,7 +30,7 @@ def decode_header(raw: str) -> str:
     value = unfold(raw).strip()
     if "=?" in value:
         value = _decode_words(value)
-    return _CONTROL.sub(" ", value).strip()
+    return CONTROL_CHARS.sub(" ", value).strip()
 
 
 def unfold(raw: str) -> str:

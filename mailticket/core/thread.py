@@ -19,7 +19,7 @@ import hashlib
 import hmac
 import re
 
-from mailticket.types import Mail, ThreadKey
+from mailticket.types import Mail, ThreadKey, ticket_token
 
 _MAX_NUMBER = 10**9  # at most 9 digits: a number never looks like the 10-character hash
 _MAC_LEN = 10
@@ -36,7 +36,7 @@ _REPLY_PREFIX = re.compile(
 
 def token(prefix: str, number: int) -> str:
     """The subject token of a ticket: token("LPSE", 12) == "[LPSE#12]"."""
-    return f"[{prefix}#{number}]"
+    return f"[{ticket_token(prefix, number)}]"
 
 
 @functools.lru_cache(maxsize=16)

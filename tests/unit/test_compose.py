@@ -117,6 +117,15 @@ def test_html_makes_multipart_alternative_text_first():
     assert all(p.get_content_charset() == "utf-8" for p in parts)
 
 
+def test_the_boundary_comes_from_the_message_and_from_no_part():
+    out = outgoing(html=HTML)
+    assert build(out) == build(out)  # pure: no random draw
+    boundary = parse(build(out)).get_boundary()
+    assert boundary.startswith("=_mt_") and boundary not in TEXT + HTML
+    assert parse(build(out, message_id="<other@gmail.com>")).get_boundary() != boundary
+    assert parse(build(outgoing(html=HTML + "."))).get_boundary() != boundary
+
+
 def test_body_lines_and_encoding():
     long_line = "Kata " * 40 + "é"
     text = f"{long_line}\r\nbaris dua\rbaris tiga =3D\nspasi di akhir   \n"
