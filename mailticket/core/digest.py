@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, tzinfo
 from statistics import median
 
-from mailticket.core.sla import Calendar, working_time_between
+from mailticket.core.sla import Calendar, clock_runs, working_time_between
+from mailticket.types import Status
 
-CLOSED = "closed"
-OPEN_STATUSES = ("new", "open", "waiting", "escalated")
+OPEN_STATUSES = tuple(status for status in Status if status is not Status.CLOSED)
 STATS_WINDOW = timedelta(days=30)
 OLDEST = 5
 ZERO = timedelta(0)
@@ -47,7 +47,7 @@ class DigestTicket:
 
     @property
     def is_open(self) -> bool:
-        return self.status != CLOSED
+        return self.status != Status.CLOSED
 
 
 @dataclass(frozen=True)
@@ -142,12 +142,12 @@ def _statuses(open_: Iterable[DigestTicket]) -> list[str]:
 
 
 def _overdue(open_: Iterable[DigestTicket], now: datetime) -> tuple[Line, ...]:
-    late = [t for t in open_ if t.status != "waiting" and t.due_at is not None and t.due_at <= now]
+    late = [t for t in open_ if clock_runs(t.status) and t.due_at is not None and t.due_at <= now]
     return tuple(Line(t, now - t.due_at) for t in sorted(late, key=_due_key))
 
 
 def _due_today(open_: Iterable[DigestTicket], now: datetime, tomorrow: datetime) -> tuple[Line, ...]:
-    soon = [t for t in open_ if t.status != "waiting" and t.due_at is not None and now < t.due_at < tomorrow]
+    soon = [t for t in open_ if clock_runs(t.status) and t.due_at is not None and now < t.due_at < tomorrow]
     return tuple(Line(t, t.due_at - now) for t in sorted(soon, key=_due_key))
 
 
