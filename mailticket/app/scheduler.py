@@ -14,26 +14,29 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from mailticket.app.staff import history
+from mailticket.app.apply import history, view
+from mailticket.app.context import Context
 from mailticket.core import digest, sla
 from mailticket.core.digest import DigestTicket
 from mailticket.db import models
 from mailticket.db.session import transaction
+from mailticket.outgoing.outbox import queue
 from mailticket.outgoing.render import Rendered
 from mailticket.store import meta, tickets
-from mailticket.types import Status
+from mailticket.types import Status, ticket_token
 
 log = logging.getLogger("mailticket.scheduler")
-ALERTED = frozenset({Status.NEW.value, Status.OPEN.value, Status.ESCALATED.value})
+# Listed with IN rather than NOT IN sla.CLOCK_STOPPED: the index on status serves an IN.
+ALERTED = tuple(status.value for status in Status if sla.clock_runs(status))
 DIGEST_KEY = "digest:last_day"
 STATS_DAYS = 31
 
 
 class Scheduler:
-    def __init__(self, pipeline):
-        self.p = pipeline
-        self.settings = pipeline.settings
-        self.clock = pipeline.clock
+    def __init__(self, ctx: Context):
+        self.ctx = ctx
+        self.settings = ctx.settings
+        self.clock = ctx.clock
 
     def tick(self) -> None:
         now = self.clock.now()
@@ -45,7 +48,7 @@ class Scheduler:
     def check_sla(self, now: datetime) -> int:
         """Warn before the target and escalate at it; returns how many alerts were queued."""
         alerts = 0
-        with transaction(self.p.factory) as session:
+        with transaction(self.ctx.factory) as session:
             for ticket_id, decision in self._sla_decisions(session, now):
                 ticket = session.get(models.Ticket, ticket_id)
                 if decision == sla.WARNING:
@@ -89,16 +92,17 @@ class Scheduler:
 
     def _warn(self, session: Session, ticket: models.Ticket, now: datetime) -> None:
         ticket.warned_for_due = ticket.due_at
-        rendered = self.p.renderer.warning(ticket=self.p.ticket_view(ticket), now=now)
+        rendered = self.ctx.renderer.warning(ticket=self._view(ticket), now=now)
         self._alert(session, ticket, rendered, now, "warning")
 
     def _breach(self, session: Session, ticket: models.Ticket, now: datetime) -> None:
         ticket.breached_for_due = ticket.warned_for_due = ticket.due_at
         ticket.escalated = True
-        if ticket.status != Status.ESCALATED.value:
-            tickets.add_event(session, ticket, now, "status", "sla", f"{ticket.status} -> escalated")
+        if ticket.status != Status.ESCALATED:
+            tickets.add_event(session, ticket, now, "status", "sla", f"{ticket.status} -> {Status.ESCALATED}")
             ticket.status = Status.ESCALATED.value
-        rendered = self.p.renderer.breach(ticket=self.p.ticket_view(ticket), now=now, history=history(ticket))
+        rendered = self.ctx.renderer.breach(ticket=self._view(ticket), now=now,
+                                            history=history(ticket.events))
         self._alert(session, ticket, rendered, now, "breach")
 
     def _alert(self, session: Session, ticket: models.Ticket, rendered: Rendered, now: datetime,
@@ -108,15 +112,15 @@ class Scheduler:
         local_due = ticket.due_at.astimezone(self.settings.helpdesk.tz).isoformat(timespec="minutes")
         tickets.add_event(session, ticket, now, kind, "sla", f"due {local_due}")
         if recipients:
-            self.p.queue(session, rendered.outgoing(recipients), ticket, now)
-        log.info("stage=scheduler token=%s decision=%s", self.p.token(ticket.number), kind)
+            queue(session, self.ctx.sender, rendered.outgoing(recipients), ticket, now)
+        log.info("stage=scheduler token=%s decision=%s", self._token(ticket.number), kind)
 
     # -- digest ---------------------------------------------------------------------------------
 
     def send_digest_if_due(self, now: datetime) -> bool:
         """Queue today's digest once the digest time has passed (once per day, catching up)."""
         tz = self.settings.helpdesk.tz
-        with transaction(self.p.factory) as session:
+        with transaction(self.ctx.factory) as session:
             day = digest.digest_due(now, tz, self.settings.digest_time, self._last_digest_day(session))
             # the claim is atomic: of instances ticking together, one gets the day and sends
             if day is None or not meta.claim_later(session, DIGEST_KEY, day.isoformat()):
@@ -134,7 +138,7 @@ class Scheduler:
         rendered = self.render_digest(session, now)
         recipients = tuple(p.email for p in self.settings.staff.coordinators)
         if recipients:
-            self.p.queue(session, rendered.outgoing(recipients), None, now)
+            queue(session, self.ctx.sender, rendered.outgoing(recipients), None, now)
         else:
             log.warning("digest: no coordinators configured, nothing sent")
         log.info("stage=scheduler decision=digest day=%s recipients=%d", day, len(recipients))
@@ -146,7 +150,7 @@ class Scheduler:
         columns = (t.number, t.subject, t.category, t.status, t.created_at, t.due_at, t.closed_at,
                    t.first_response_at, t.needs_review, t.assignee, t.paused_seconds)
         rows = session.execute(select(*columns).where(  # plain rows: a light list with thousands open
-            or_(t.status != Status.CLOSED.value, t.created_at >= since, t.closed_at >= since)))
+            or_(t.status != Status.CLOSED, t.created_at >= since, t.closed_at >= since)))
         tickets = [self._digest_ticket(row) for row in rows]
         failed = session.scalar(select(func.count()).select_from(models.Outbox).where(
             models.Outbox.status == "failed", models.Outbox.created_at >= now - timedelta(days=1)))
@@ -154,15 +158,21 @@ class Scheduler:
             models.RawMail.state == "quarantined"))
         context = digest.build_digest(tickets, failed, quarantined, now, self.settings.helpdesk.tz,
                                       self.settings.sla.targets, calendar=self.settings.calendar)
-        return self.p.renderer.digest(context=context)
+        return self.ctx.renderer.digest(context=context)
 
     def _digest_ticket(self, row) -> DigestTicket:
-        return DigestTicket(number=row.number, token=self.p.token(row.number), subject=row.subject,
+        return DigestTicket(number=row.number, token=self._token(row.number), subject=row.subject,
                             category=row.category, status=row.status, created_at=row.created_at,
                             due_at=row.due_at, closed_at=row.closed_at,
                             first_response_at=row.first_response_at,
                             needs_review=row.needs_review, assignee=row.assignee,
                             paused=timedelta(seconds=row.paused_seconds or 0))
+
+    def _token(self, number: int) -> str:
+        return ticket_token(self.settings.helpdesk.token_prefix, number)
+
+    def _view(self, ticket: models.Ticket):
+        return view(ticket, self.settings.helpdesk.token_prefix)
 
     def _last_digest_day(self, session: Session) -> date | None:
         row = session.get(models.Meta, DIGEST_KEY)

@@ -12,6 +12,7 @@ import logging
 import sys
 from collections.abc import Callable
 
+from mailticket.enums import KEPT_KINDS, Category, Status
 from mailticket.errors import ConfigError
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
@@ -38,8 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
     tickets = sub.add_parser("tickets", help="list or show tickets").add_subparsers(
         dest="action", required=True, metavar="ACTION")
     tl = tickets.add_parser("list", help="list tickets")
-    tl.add_argument("--status", choices=["new", "open", "waiting", "escalated", "closed"])
-    tl.add_argument("--category", choices=["gangguan", "permasalahan", "permintaan"])
+    tl.add_argument("--status", choices=[status.value for status in Status])
+    tl.add_argument("--category", choices=[category.value for category in Category])
     tl.add_argument("--overdue", action="store_true", help="only tickets past their due time")
     tl.add_argument("--due-within", metavar="DURATION", help='only open tickets due within e.g. "2h"')
     tl.add_argument("--json", action="store_true")
@@ -52,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     mail = sub.add_parser("mail", help="kept messages that opened no ticket").add_subparsers(
         dest="action", required=True, metavar="ACTION")
     ml = mail.add_parser("list", help="list kept messages with why")
-    ml.add_argument("--kind", choices=["auto_reply", "bounce", "bulk", "spam", "own", "duplicate"])
+    ml.add_argument("--kind", choices=KEPT_KINDS)
     ml.add_argument("--json", action="store_true")
     ml.set_defaults(func=cmd_mail_list)
 
@@ -213,6 +214,7 @@ def cmd_tickets_list(args: argparse.Namespace) -> int:
     from mailticket.cli.views import list_tickets, local_iso, remaining, table, ticket_json
     from mailticket.config import parse_duration
     from mailticket.db.session import transaction
+    from mailticket.types import ticket_token
 
     try:
         within = parse_duration(args.due_within) if args.due_within else None
@@ -226,7 +228,7 @@ def cmd_tickets_list(args: argparse.Namespace) -> int:
         data = [ticket_json(t, prefix, tz, full=False) for t in tickets]
 
     def render() -> str:
-        rows = [[f"{prefix}#{t.number}", t.status, t.category + ("?" if t.needs_review else ""),
+        rows = [[ticket_token(prefix, t.number), t.status, t.category + ("?" if t.needs_review else ""),
                  t.reporter, (local_iso(t.created_at, tz) or "")[:16].replace("T", " "),
                  (local_iso(t.due_at, tz) or "")[:16].replace("T", " "), remaining(t, at), t.subject]
                 for t in tickets]
@@ -239,6 +241,7 @@ def cmd_tickets_list(args: argparse.Namespace) -> int:
 def cmd_tickets_show(args: argparse.Namespace) -> int:
     from mailticket.cli.views import get_ticket, ticket_json
     from mailticket.db.session import transaction
+    from mailticket.types import ticket_token
 
     settings, factory = database_for(args)
     tz, prefix = settings.helpdesk.tz, settings.helpdesk.token_prefix
@@ -246,7 +249,7 @@ def cmd_tickets_show(args: argparse.Namespace) -> int:
     with transaction(factory) as session:
         ticket = get_ticket(session, number)
         if ticket is None:
-            print(f"mailticket: no ticket {prefix}#{number}", file=sys.stderr)
+            print(f"mailticket: no ticket {ticket_token(prefix, number)}", file=sys.stderr)
             return EXIT_FAILURE
         data = ticket_json(ticket, prefix, tz, full=True)
     emit(args, data, lambda: _ticket_text(data))

@@ -8,7 +8,9 @@ from datetime import datetime, timedelta, tzinfo
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
+from mailticket.core.sla import CLOCK_STOPPED, clock_runs
 from mailticket.db import models
+from mailticket.types import KEPT_KINDS, Status, ticket_token
 
 
 def local_iso(value: datetime | None, tz: tzinfo) -> str | None:
@@ -22,7 +24,7 @@ def _lines(text: str) -> list[str]:
 def ticket_json(ticket: models.Ticket, prefix: str, tz: tzinfo, full: bool) -> dict:
     """One ticket in the contract's shape; `full` adds messages and events."""
     data = {
-        "token": f"{prefix}#{ticket.number}", "number": ticket.number, "status": ticket.status,
+        "token": ticket_token(prefix, ticket.number), "number": ticket.number, "status": ticket.status,
         "category": ticket.category, "category_source": ticket.category_source,
         "needs_review": ticket.needs_review, "subject": ticket.subject, "reporter": ticket.reporter,
         "assignee": ticket.assignee, "created_at": local_iso(ticket.created_at, tz),
@@ -57,7 +59,7 @@ def list_tickets(session: Session, status: str | None, category: str | None, *, 
         stmt = stmt.where(t.category == category)
     if overdue or due_within is not None:
         limit = now + (due_within or timedelta(0))
-        stmt = stmt.where(t.status.not_in(("closed", "waiting")), t.due_at.is_not(None), t.due_at <= limit)
+        stmt = stmt.where(t.status.not_in(CLOCK_STOPPED), t.due_at.is_not(None), t.due_at <= limit)
     if overdue:
         stmt = stmt.where(t.due_at < now)
     return list(session.scalars(stmt))
@@ -65,7 +67,7 @@ def list_tickets(session: Session, status: str | None, category: str | None, *, 
 
 def remaining(ticket: models.Ticket, now: datetime) -> str:
     """Time left until due, "-2h05m" when overdue, "" when closed or paused."""
-    if ticket.due_at is None or ticket.status in ("closed", "waiting"):
+    if ticket.due_at is None or not clock_runs(ticket.status):
         return ""
     left = ticket.due_at - now
     minutes = int(abs(left.total_seconds()) // 60)
@@ -83,8 +85,7 @@ def get_ticket(session: Session, number: int) -> models.Ticket | None:
 
 def kept_mail(session: Session, kind: str | None) -> list[models.RawMail]:
     """Received messages that opened no ticket (also those recorded on one as bounce/auto-reply)."""
-    stmt = select(models.RawMail).where(models.RawMail.kind.in_(
-        ["auto_reply", "bounce", "bulk", "spam", "own", "duplicate"])).order_by(models.RawMail.id)
+    stmt = select(models.RawMail).where(models.RawMail.kind.in_(KEPT_KINDS)).order_by(models.RawMail.id)
     if kind:
         stmt = stmt.where(models.RawMail.kind == kind)
     return list(session.scalars(stmt))
@@ -93,7 +94,7 @@ def kept_mail(session: Session, kind: str | None) -> list[models.RawMail]:
 def kept_json(raw: models.RawMail, prefix: str, tz: tzinfo) -> dict:
     return {"id": raw.id, "kind": raw.kind, "why": raw.reason, "from": raw.sender, "subject": raw.subject,
             "message_id": raw.message_id, "received_at": local_iso(raw.received_at, tz),
-            "ticket": f"{prefix}#{raw.ticket.number}" if raw.ticket else None}
+            "ticket": ticket_token(prefix, raw.ticket.number) if raw.ticket else None}
 
 
 def quarantine_json(entry: models.QuarantineEntry, raw: models.RawMail, tz: tzinfo) -> dict:
@@ -126,5 +127,5 @@ def status(factory) -> dict:
             "outbox_failed": count(models.Outbox, models.Outbox.status == "failed"),
             "pending": count(models.RawMail, models.RawMail.state == "pending"),
             "quarantined": count(models.RawMail, models.RawMail.state == "quarantined"),
-            "tickets_open": count(models.Ticket, models.Ticket.status != "closed"),
+            "tickets_open": count(models.Ticket, models.Ticket.status != Status.CLOSED),
         }
