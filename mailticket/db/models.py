@@ -149,6 +149,7 @@ class Outbox(Base):
     status: Mapped[str] = mapped_column(String(8), default="queued")  # queued | sent | failed
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
+    refused: Mapped[str | None] = mapped_column(Text)  # JSON {address: server's answer}, recipients refused
     created_at: Mapped[datetime]
     next_attempt_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]

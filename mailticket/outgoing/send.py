@@ -1,25 +1,30 @@
 """Stage `send` (shell): deliver committed outbox rows through a transport, each row once.
 
-A row is marked sent only after the transport accepted it. The directory transport is
-idempotent (one file per row, written atomically), so a crash between delivery and marking
-never writes the same mail twice. Over SMTP a crash in that moment sends the chunk in hand again:
-delivery is at least once, never lost.
+A row is marked sent, durably, as soon as the server accepted it and before the next one goes: a
+crash can repeat at most the one mail in hand (its Message-ID, fixed when it was queued, lets the
+receiver see the repeat). The transport answers row by row through a `settle` callback, one SMTP
+connection serving a whole chunk; each answer is its own small commit. The directory transport is
+idempotent (one file per row, written atomically), so its chunk is settled in one commit.
 
-On PostgreSQL the rows of a chunk are claimed (FOR UPDATE SKIP LOCKED) in the transaction that
-delivers them and marks them, so instances sharing the database each send different mail. Chunks
-are smaller there, which keeps what a crash could repeat small and spreads the work.
+On PostgreSQL each row is claimed (FOR UPDATE SKIP LOCKED) in the transaction that delivers and
+marks it, so instances sharing the database each send different mail.
+
+A server that refuses any more mail for now (Gmail's daily sending limit, 421 4.7.0, 454) pauses
+the whole queue: nothing is marked failed, the rows wait until the pause ends (`Throttled`).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
-from dataclasses import dataclass
-from datetime import timedelta
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, time, timedelta
 from pathlib import Path
 from typing import Protocol
 
-from sqlalchemy import select
+from sqlalchemy import Connection, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailticket.clock import Clock
@@ -27,8 +32,10 @@ from mailticket.db import models
 from mailticket.db.session import transaction
 
 log = logging.getLogger("mailticket.send")
-CHUNK = 200
-CHUNK_SHARED = 20  # PostgreSQL: rows per claim, per SMTP connection and per commit
+CHUNK = 200  # rows per read and per SMTP connection
+CHUNK_SHARED = 20  # PostgreSQL: rows per SMTP connection, each claimed on its own
+PAUSE_KEY = "send:paused_until"  # meta row: the queue waits until then (a throttling server)
+THROTTLE_PAUSE = timedelta(minutes=5)
 
 
 class TemporaryFailure(Exception):
@@ -36,12 +43,42 @@ class TemporaryFailure(Exception):
 
 
 class PermanentFailure(Exception):
-    """Never try again (5xx): the row is marked failed with this text."""
+    """Never try again (5xx): the row is marked failed with this text (and who was refused)."""
+
+    def __init__(self, text: str, refused: dict[str, str] | None = None):
+        super().__init__(text)
+        self.refused = refused or {}
+
+
+class PartlyRefused(Exception):
+    """Accepted for the other recipients, refused for these (address -> answer): the row is sent."""
+
+    def __init__(self, refused: dict[str, str]):
+        super().__init__("; ".join(f"{address}: {answer}" for address, answer in refused.items()))
+        self.refused = refused
+
+
+class Throttled(TemporaryFailure):
+    """The server takes no more mail from us for now: the whole queue waits; never a failure."""
+
+    def __init__(self, text: str, daily: bool):
+        super().__init__(text)
+        self.daily = daily
+
+    def resume_at(self, now: datetime) -> datetime:
+        """A daily limit lasts until the next day (UTC midnight); throttling a few minutes."""
+        if self.daily:
+            return datetime.combine(now.date() + timedelta(days=1), time(0), tzinfo=now.tzinfo)
+        return now + THROTTLE_PAUSE
+
+
+Settle = Callable[[models.Outbox, Exception | None], None]
+Results = dict[int, Exception | None]  # row id -> None (accepted) or the failure
 
 
 class Transport(Protocol):
-    def deliver(self, rows: list[models.Outbox]) -> dict[int, Exception | None]:
-        """Deliver rows; map each row id to None (accepted) or the failure."""
+    def deliver(self, rows: Iterable[models.Outbox], settle: Settle | None = None) -> Results:
+        """Deliver rows; call `settle(row, None or the failure)` right after each answer; return them all."""
 
 
 class DirectoryTransport:
@@ -54,6 +91,8 @@ class DirectoryTransport:
     for this embedded transport (production mail goes out by SMTP).
     """
 
+    idempotent = True  # a file already there is not written twice: one commit per chunk is enough
+
     def __init__(self, path: Path):
         self.path = path
         path.mkdir(parents=True, exist_ok=True)
@@ -61,7 +100,15 @@ class DirectoryTransport:
     def file_for(self, row: models.Outbox) -> Path:
         return self.path / f"{row.id:08d}-{row.kind}.eml"
 
-    def deliver(self, rows: list[models.Outbox]) -> dict[int, Exception | None]:
+    def deliver(self, rows: Iterable[models.Outbox], settle: Settle | None = None) -> Results:
+        rows = list(rows)
+        results = self._write(rows)
+        for row in rows:
+            if settle is not None:
+                settle(row, results[row.id])
+        return results
+
+    def _write(self, rows: list[models.Outbox]) -> dict[int, Exception | None]:
         results: dict[int, Exception | None] = {}
         written: list[tuple[int, Path, Path]] = []
         for row in rows:
@@ -104,6 +151,9 @@ class SendReport:
     sent: int = 0
     failed: int = 0
     deferred: int = 0
+    refused: list[tuple[int, str, str]] = field(default_factory=list)  # (row id, address, answer)
+    throttled: Throttled | None = None  # the server paused the queue (this run)
+    paused_until: datetime | None = None
 
 
 def retry_delay(attempts: int) -> timedelta:
@@ -115,45 +165,163 @@ def send_queued(factory: sessionmaker[Session], transport: Transport, clock: Clo
                 max_attempts: int = 20) -> SendReport:
     """Deliver every queued row that is due, chunk by chunk; returns what happened."""
     report = SendReport()
+    report.paused_until = _paused_until(factory, clock)
+    if report.paused_until is not None:
+        return report
     while True:
-        with transaction(factory) as session:
-            shared = session.get_bind().dialect.name == "postgresql"
-            chunk = CHUNK_SHARED if shared else CHUNK
-            rows = _due_rows(session, clock, chunk, claim=shared)
-            if not rows:
-                return report
-            results = transport.deliver(rows)
-            for row in rows:
-                _settle(row, results.get(row.id), clock, max_attempts, report)
-        if len(rows) < chunk:
+        chunk = _chunk_for(factory, clock, transport, max_attempts, report)
+        try:
+            transport.deliver(chunk.rows(), chunk.settle)
+        finally:
+            chunk.close()
+        if report.throttled is not None:
+            report.paused_until = _pause(factory, report.throttled, clock.now())
+            return report
+        if chunk.count < chunk.limit:
             return report
 
 
-def _due_rows(session: Session, clock: Clock, limit: int, claim: bool = False) -> list[models.Outbox]:
-    """Queued rows that are due, oldest first; `claim`: lock them, skipping rows others hold."""
-    stmt = (select(models.Outbox).where(models.Outbox.status == "queued",
-                                         models.Outbox.next_attempt_at <= clock.now())
-            .order_by(models.Outbox.id).limit(limit))
-    if claim:
-        stmt = stmt.with_for_update(skip_locked=True)
-    return list(session.scalars(stmt))
+def _chunk_for(factory: sessionmaker[Session], clock: Clock, transport: Transport, max_attempts: int,
+               report: SendReport) -> _Chunk:
+    with factory() as session:
+        shared = session.get_bind().dialect.name == "postgresql"
+    if shared:
+        return _Claims(factory, clock, max_attempts, report)
+    return _Chunk(factory, clock, max_attempts, report, per_row=not getattr(transport, "idempotent", False))
 
 
-def _settle(row: models.Outbox, error: Exception | None, clock: Clock, max_attempts: int,
-            report: SendReport) -> None:
-    now = clock.now()
-    row.attempts += 1
-    if error is None:
-        row.status, row.sent_at, row.last_error = "sent", now, None
+def _due(clock: Clock):
+    return (select(models.Outbox).where(models.Outbox.status == "queued",
+                                        models.Outbox.next_attempt_at <= clock.now())
+            .order_by(models.Outbox.id))
+
+
+class _Chunk:
+    """Rows read in one short transaction; each answer committed on its own (`per_row`) or all at
+    the end. SQLite: one writer (the daemon lock), and no write transaction held while the server
+    thinks, so readers and the pipeline never wait on a slow SMTP server. The answers share one
+    connection: an UPDATE and a commit per row cost about 0.25 ms, a session each three times that."""
+
+    limit = CHUNK
+
+    def __init__(self, factory: sessionmaker[Session], clock: Clock, max_attempts: int, report: SendReport,
+                 per_row: bool):
+        self.factory, self.clock, self.max_attempts, self.report = factory, clock, max_attempts, report
+        self.per_row = per_row
+        self.count = 0
+        self.unsaved: list[tuple[int, dict]] = []
+        self.conn: Connection | None = None
+
+    def rows(self) -> list[models.Outbox]:
+        with transaction(self.factory) as session:
+            rows = list(session.scalars(_due(self.clock).limit(self.limit)))
+        self.count = len(rows)
+        return rows
+
+    def settle(self, row: models.Outbox, error: Exception | None) -> None:
+        values = _settle(row, error, self.clock.now(), self.max_attempts, self.report)
+        self.unsaved.append((row.id, values))
+        if self.per_row:
+            self.save()
+
+    def save(self) -> None:
+        if not self.unsaved:
+            return
+        self.conn = self.conn or self.factory.kw["bind"].connect()
+        try:
+            for row_id, values in self.unsaved:
+                self.conn.execute(update(models.Outbox).where(models.Outbox.id == row_id).values(**values))
+            self.conn.commit()
+        except BaseException:
+            self.conn.rollback()
+            raise
+        self.unsaved.clear()
+
+    def close(self) -> None:
+        try:
+            self.save()
+        finally:
+            if self.conn is not None:
+                self.conn.close()
+                self.conn = None
+
+
+class _Claims:
+    """PostgreSQL: each row claimed (FOR UPDATE SKIP LOCKED) in its own transaction, which delivers,
+    marks and commits it; other instances skip it meanwhile and a crash releases it at once."""
+
+    limit = CHUNK_SHARED
+
+    def __init__(self, factory: sessionmaker[Session], clock: Clock, max_attempts: int, report: SendReport):
+        self.factory, self.clock, self.max_attempts, self.report = factory, clock, max_attempts, report
+        self.count = 0
+        self.session: Session | None = None
+
+    def rows(self) -> Iterator[models.Outbox]:
+        while self.count < self.limit:
+            self.session = self.factory()
+            self.session.begin()
+            row = self.session.scalars(_due(self.clock).limit(1).with_for_update(skip_locked=True)).first()
+            if row is None:
+                self.close()
+                return
+            self.count += 1
+            yield row
+
+    def settle(self, row: models.Outbox, error: Exception | None) -> None:
+        for name, value in _settle(row, error, self.clock.now(), self.max_attempts, self.report).items():
+            setattr(row, name, value)
+        self.session.commit()
+        self.close()
+
+    def close(self) -> None:
+        if self.session is not None:
+            self.session.close()  # rolls back what was not committed: the claim ends
+            self.session = None
+
+
+def _settle(row: models.Outbox, error: Exception | None, now: datetime, max_attempts: int,
+            report: SendReport) -> dict:
+    """What the answer means for the row (the columns to set), counted and logged."""
+    refused = getattr(error, "refused", {})
+    report.refused += [(row.id, address, answer) for address, answer in refused.items()]
+    if error is None or isinstance(error, PartlyRefused):
         report.sent += 1
-        log.info("stage=send outbox=%d kind=%s decision=sent", row.id, row.kind)
-        return
-    row.last_error = str(error)[:2000]
-    if isinstance(error, PermanentFailure) or row.attempts >= max_attempts:
-        row.status = "failed"
+        log.info("stage=send outbox=%d kind=%s decision=sent%s", row.id, row.kind,
+                 f" refused={error}" if error else "")
+        return {"status": "sent", "sent_at": now, "attempts": row.attempts + 1, "last_error": None,
+                "refused": json.dumps(refused, ensure_ascii=False) if refused else None}
+    text = str(error)[:2000]
+    if isinstance(error, Throttled):  # the server's limit, not this mail's fault: no attempt counted
+        report.throttled = report.throttled or error
+        report.deferred += 1
+        return {"last_error": text, "next_attempt_at": error.resume_at(now)}
+    attempts = row.attempts + 1
+    if isinstance(error, PermanentFailure) or attempts >= max_attempts:
         report.failed += 1
-        log.error("stage=send outbox=%d kind=%s decision=failed error=%s", row.id, row.kind, row.last_error)
-        return
-    row.next_attempt_at = now + retry_delay(row.attempts)
+        log.error("stage=send outbox=%d kind=%s decision=failed error=%s", row.id, row.kind, text)
+        return {"status": "failed", "attempts": attempts, "last_error": text,
+                "refused": json.dumps(refused, ensure_ascii=False) if refused else None}
     report.deferred += 1
-    log.warning("stage=send outbox=%d kind=%s decision=deferred error=%s", row.id, row.kind, row.last_error)
+    log.warning("stage=send outbox=%d kind=%s decision=deferred error=%s", row.id, row.kind, text)
+    return {"attempts": attempts, "last_error": text, "next_attempt_at": now + retry_delay(attempts)}
+
+
+def _paused_until(factory: sessionmaker[Session], clock: Clock) -> datetime | None:
+    """When a throttling server asked us to wait and the wait is not over: until when."""
+    with factory() as session:
+        row = session.get(models.Meta, PAUSE_KEY)
+    if row is None:
+        return None
+    until = datetime.fromisoformat(row.value)
+    return until if until > clock.now() else None
+
+
+def _pause(factory: sessionmaker[Session], throttled: Throttled, now: datetime) -> datetime:
+    """Pause the whole queue; logged once per pause (the next runs skip sending until then)."""
+    until = throttled.resume_at(now)
+    with transaction(factory) as session:
+        session.merge(models.Meta(key=PAUSE_KEY, value=until.isoformat()))
+    log.error("stage=send the server takes no more mail until %s: %s; the queue waits, nothing failed",
+              until.isoformat(timespec="minutes"), throttled)
+    return until

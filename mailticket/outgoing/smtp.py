@@ -1,24 +1,35 @@
-"""Stage `send` over SMTP (shell): outbox rows -> one SMTP connection per batch -> accepted or why not.
+"""Stage `send` over SMTP (shell): outbox rows -> one SMTP connection per chunk -> accepted or why not.
 
-`SmtpTransport.deliver(rows)` sends each row's bytes exactly as stored, with the envelope from
-the row (sender, recipients one per line). The server's answer decides what `send.py` does
-next: 4xx and network trouble are `TemporaryFailure` (tried again later), 5xx is
-`PermanentFailure` with the server's own text. When the connection dies in the middle of a
-batch, every row not yet answered is a TemporaryFailure.
+`SmtpTransport.deliver(rows, settle)` sends each row's bytes exactly as stored, with the envelope
+from the row (sender, recipients one per line), and hands each answer to `settle` before the next
+row goes (send.py commits it there). The server's answer decides what happens next: 4xx and
+network trouble are `TemporaryFailure` (tried again later), 5xx is `PermanentFailure` with the
+server's own text, some recipients refused is `PartlyRefused` (sent, the refusals kept), and a
+server that takes no more mail for now (Gmail's `550 5.4.5 Daily user sending limit exceeded`,
+`421 4.7.0`, `454`) is `Throttled`: the rest of the chunk is not tried. When the connection dies
+in the middle of a chunk, every row not yet answered is a TemporaryFailure.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import ssl
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 import aiosmtplib
 
 from mailticket.config import Smtp
 from mailticket.db import models
-from mailticket.outgoing.send import PermanentFailure, TemporaryFailure
+from mailticket.outgoing.send import (
+    PartlyRefused,
+    PermanentFailure,
+    Results,
+    Settle,
+    TemporaryFailure,
+    Throttled,
+)
 
 log = logging.getLogger("mailticket.smtp")
 TIMEOUT = 30.0
@@ -48,15 +59,31 @@ def _local_hostname(settings: Smtp) -> str:
 def failure(exc: BaseException) -> TemporaryFailure | PermanentFailure:
     """The server's answer (or the lack of one) as a send outcome."""
     if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
-        codes = [r.code for r in exc.recipients]
-        text = "; ".join(f"{r.recipient}: {r.code} {r.message}" for r in exc.recipients)
-        return PermanentFailure(text) if all(code >= 500 for code in codes) else TemporaryFailure(text)
+        refused = {r.recipient: f"{r.code} {r.message}" for r in exc.recipients}
+        text = "; ".join(f"{address}: {answer}" for address, answer in refused.items())
+        throttled = [throttle(r.code, r.message) for r in exc.recipients]
+        if all(throttled):
+            return throttled[0]
+        if all(r.code >= 500 for r in exc.recipients):
+            return PermanentFailure(text, refused)
+        return TemporaryFailure(text)
     if isinstance(exc, aiosmtplib.SMTPNotSupported):  # e.g. UTF-8 addresses, server without SMTPUTF8
         return PermanentFailure(str(exc))
     if isinstance(exc, aiosmtplib.SMTPResponseException):
         text = f"{exc.code} {exc.message}"
-        return PermanentFailure(text) if exc.code >= 500 else TemporaryFailure(text)
+        return throttle(exc.code, exc.message) or (PermanentFailure(text) if exc.code >= 500
+                                                   else TemporaryFailure(text))
     return TemporaryFailure(f"{type(exc).__name__}: {exc}")
+
+
+def throttle(code: int, message: str) -> Throttled | None:
+    """Gmail's sending limits: temporary for the whole queue, whatever the first digit says."""
+    text = f"{code} {message}"
+    if code == 550 and ("5.4.5" in message or "sending limit" in message.lower()):
+        return Throttled(text, daily=True)
+    if code == 454 or (code == 421 and "4.7." in message):
+        return Throttled(text, daily=False)
+    return None
 
 
 def _options(client: aiosmtplib.SMTP, row: models.Outbox, recipients: list[str]) -> list[str]:
@@ -78,31 +105,44 @@ class SmtpTransport:
         self.client_factory = client_factory or make_client
         self.token_provider = token_provider  # set: log in with XOAUTH2 instead of the password
 
-    def deliver(self, rows: list[models.Outbox]) -> dict[int, Exception | None]:
-        if not rows:
-            return {}
-        return asyncio.run(self._deliver(rows))
+    def deliver(self, rows: Iterable[models.Outbox], settle: Settle | None = None) -> Results:
+        return asyncio.run(self._deliver(rows, settle))
 
-    async def _deliver(self, rows: list[models.Outbox]) -> dict[int, Exception | None]:
+    async def _deliver(self, rows: Iterable[models.Outbox], settle: Settle | None) -> Results:
+        results: Results = {}
+
+        def answer(row: models.Outbox, result: Exception | None) -> None:
+            results[row.id] = result
+            if settle is not None:
+                settle(row, result)  # committed before the next row goes
+
+        rows = iter(rows)
+        first = next(rows, None)
+        if first is None:  # nothing due: no connection
+            return results
         client = self.client_factory(self.settings)
         try:
-            try:
-                await client.connect()
-                await self._login(client)
-            except (aiosmtplib.SMTPException, *_CONNECTION_LOST) as exc:
-                reason = str(failure(exc))  # even a refused login is ours to fix: try again later
-                log.warning("stage=send smtp=%s:%d cannot deliver %d rows: %s", self.settings.host,
-                            self.settings.port, len(rows), reason)
-                return {row.id: TemporaryFailure(reason) for row in rows}
-            results: dict[int, Exception | None] = {}
-            for row in rows:
-                results[row.id] = await self._send(client, row)
-                if not client.is_connected:
-                    break
+            stop = await self._open(client)
+            for row in itertools.chain((first,), rows):
+                answer(row, stop or await self._send(client, row))
+                stop = stop or _stop_after(results[row.id], client)
         finally:
             await _quit(client)
-        return {row.id: results[row.id] if row.id in results
-                else TemporaryFailure("connection lost before this message was sent") for row in rows}
+        return results
+
+    async def _open(self, client: aiosmtplib.SMTP) -> Exception | None:
+        """Connect and log in; None when ready, else the failure every row of the chunk gets."""
+        try:
+            await client.connect()
+            await self._login(client)
+        except (aiosmtplib.SMTPException, *_CONNECTION_LOST) as exc:
+            outcome = failure(exc)
+            if not isinstance(outcome, Throttled):  # even a refused login is ours to fix: try again later
+                outcome = TemporaryFailure(str(outcome))
+            log.warning("stage=send smtp=%s:%d cannot deliver: %s", self.settings.host, self.settings.port,
+                        outcome)
+            return outcome
+        return None
 
     async def _login(self, client: aiosmtplib.SMTP) -> None:
         if not self.settings.username:
@@ -125,10 +165,21 @@ class SmtpTransport:
             if isinstance(exc, _CONNECTION_LOST):  # after a timeout the session is in an unknown state
                 client.close()
             return failure(exc)
-        for address, answer in refused.items():  # accepted for the others: sending again would repeat it
-            log.warning("stage=send outbox=%d recipient=%s refused: %s %s", row.id, address, answer.code,
-                        answer.message)
-        return None
+        if not refused:
+            return None
+        answers = {address: f"{answer.code} {answer.message}" for address, answer in refused.items()}
+        for address, answer in answers.items():
+            log.warning("stage=send outbox=%d recipient=%s refused: %s", row.id, address, answer)
+        return PartlyRefused(answers)  # accepted for the others: sending again would repeat it
+
+
+def _stop_after(result: Exception | None, client: aiosmtplib.SMTP) -> Exception | None:
+    """Why the rest of the chunk is not tried: the server throttles us, or the connection is gone."""
+    if isinstance(result, Throttled):
+        return result
+    if not client.is_connected:
+        return TemporaryFailure("connection lost before this message was sent")
+    return None
 
 
 async def _quit(client: aiosmtplib.SMTP) -> None:

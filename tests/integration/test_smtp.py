@@ -11,7 +11,7 @@ from sqlalchemy import select
 from mailticket.clock import FixedClock
 from mailticket.db import models
 from mailticket.db.session import transaction
-from mailticket.outgoing.send import TemporaryFailure, send_queued
+from mailticket.outgoing.send import PartlyRefused, TemporaryFailure, send_queued
 from mailticket.outgoing.smtp import SmtpTransport, make_client
 
 NOW = datetime(2026, 11, 25, 3, 0, tzinfo=UTC)
@@ -84,7 +84,8 @@ def test_5xx_is_permanent_with_the_servers_words(smtp_sink, db):
 def test_partly_refused_recipients_still_count_as_sent(smtp_sink):
     smtp_sink.refuse["gone@example.co.id"] = "550 5.1.1 no such user"
     results = SmtpTransport(smtp_sink.settings()).deliver([row(1, "gone@example.co.id\nbudi1@example.co.id")])
-    assert results == {1: None}
+    assert isinstance(results[1], PartlyRefused)  # sent (not to be repeated), the refusal kept
+    assert results[1].refused == {"gone@example.co.id": "550 5.1.1 no such user"}
     assert smtp_sink.messages[0].rcpt_tos == ["budi1@example.co.id"]
 
 
