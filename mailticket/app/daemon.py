@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
 
+from mailticket.app.context import Context
+from mailticket.app.context import build as build_context
 from mailticket.app.pipeline import Outcome, Pipeline
 from mailticket.app.scheduler import Scheduler
 from mailticket.clock import Clock, SystemClock
@@ -35,9 +37,11 @@ from mailticket.db.session import (
 )
 from mailticket.errors import SourceUnavailable
 from mailticket.inbox import files as fetch
-from mailticket.inbox.lease import InboxLease
 from mailticket.inbox.oauth import token_provider
+from mailticket.outgoing.outbox import queue
 from mailticket.outgoing.send import DirectoryTransport, SendReport, Transport, send_queued
+from mailticket.store.fetchstate import KeepSink
+from mailticket.store.lease import InboxLease
 
 log = logging.getLogger("mailticket.daemon")
 HEARTBEAT = 300.0  # seconds between heartbeat log lines
@@ -68,8 +72,13 @@ class App:
         self.once = False  # run --once: give up on an unreachable inbox sooner
 
     @cached_property
+    def context(self) -> Context:
+        """Rules, templates and the Message-ID key, compiled and read once (a broken one stops start-up)."""
+        return build_context(self.settings, self.factory, self.clock)
+
+    @cached_property
     def pipeline(self) -> Pipeline:
-        return Pipeline(self.settings, self.factory, self.clock)
+        return Pipeline(self.context)
 
     @cached_property
     def transport(self) -> Transport:
@@ -81,7 +90,7 @@ class App:
         transport = SmtpTransport(smtp, token_provider=token_provider(smtp.oauth2_token_command,
                                                                       smtp.oauth2_token_file))
         if smtp.sent_folder and inbox.kind == "imap":
-            from mailticket.inbox.imap import SentCopies
+            from mailticket.outgoing.sent_copies import SentCopies
 
             return SentCopies(transport, inbox, smtp.sent_folder, self._imap_token)
         return transport
@@ -91,15 +100,20 @@ class App:
         return token_provider(self.settings.inbox.oauth2_token_command, self.settings.inbox.oauth2_token_file)
 
     @cached_property
+    def sink(self) -> KeepSink:
+        """Where sources keep raw mail and their checkpoint; they get its methods, not the database."""
+        return KeepSink(self.factory, self.clock)
+
+    @cached_property
     def inbox(self):
         """The configured inbox: fetch_new(stop), wait(timeout, stop), close(), state, last_ok."""
         if self.settings.inbox.kind == "maildir":
-            return fetch.MaildirSource(self.settings.inbox, self.factory, self.clock)
+            return fetch.MaildirSource(self.settings.inbox, self.sink.keep, self.clock)
         from mailticket.inbox.imap import ImapInbox
 
         retry_for = 30.0 if self.once else 300.0
-        return ImapInbox(self.settings.inbox, self.factory, self.clock, retry_for=retry_for,
-                         token_provider=self._imap_token)
+        return ImapInbox(self.settings.inbox, self.sink.keep, self.sink.checkpoint, self.clock,
+                         retry_for=retry_for, token_provider=self._imap_token)
 
     @cached_property
     def lease(self) -> InboxLease:
@@ -123,9 +137,9 @@ class App:
     def ingest(self, paths: Iterable[str], deliver: bool = True, progress=None) -> Totals:
         totals = Totals()
         self.process(totals, progress)  # whatever an earlier, interrupted run left pending
-        for batch in fetch.batches(fetch.read_paths(paths)):
-            totals.received += len(batch)
-            totals.new += fetch.keep(self.factory, batch, self.clock.now())
+        for received, new in fetch.PathSource(paths, self.sink.keep).keep_batches():
+            totals.received += received
+            totals.new += new
             self.process(totals, progress)
         if deliver:
             self.send()
@@ -135,15 +149,15 @@ class App:
         recipients = tuple(p.email for p in self.settings.staff.coordinators)
         if not recipients:
             return
-        rendered = self.pipeline.renderer.watchdog(stalled=stalled, source=self.inbox.source, last_ok=last_ok,
+        rendered = self.context.renderer.watchdog(stalled=stalled, source=self.inbox.source, last_ok=last_ok,
                                                    now=now)
         with transaction(self.factory) as session:
-            self.pipeline.queue(session, rendered.outgoing(recipients), None, now)
+            queue(session, self.context.sender, rendered.outgoing(recipients), None, now)
         self.send()
 
     @cached_property
     def scheduler(self) -> Scheduler:
-        return Scheduler(self.pipeline)
+        return Scheduler(self.context)
 
     def run_once(self, stop: threading.Event | None = None) -> Totals:
         """One cycle: what is pending, what is new in the inbox, SLA and digest, then send."""

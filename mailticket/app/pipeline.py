@@ -1,39 +1,40 @@
 """The ordered stages, and the one place that turns an unexpected error into quarantine.
 
-parse -> filter -> thread -> classify -> commands -> store -> outbox, per raw message, a batch
-of messages per transaction. The batch runs in one SAVEPOINT and is flushed once, at its end
-(the ORM's unit of work per message was the largest cost). When a message breaks, that SAVEPOINT
-is rolled back and the batch runs again in three parts: the messages before it together, it
-alone in its own SAVEPOINT (where it is quarantined with its stage and error), the rest together.
-Should the rest break again, its remainder runs one message per SAVEPOINT: a fault that breaks
-every message costs each about two passes, never one pass per message before it. A failure of
-the final flush, which names no message, runs every message in its own SAVEPOINT.
+`STAGES` is the order, per raw message: parse -> filter -> thread -> classify -> commands -> decide
+-> store -> outbox. One loop runs them and names the stage that failed. `decide` is pure (core/):
+it turns what the earlier stages found into effects; `store` and `outbox` (app/apply.py) turn the
+effects into rows and queued mail.
+
+A batch of messages runs in one SAVEPOINT and is flushed once, at its end (the ORM's unit of work
+per message was the largest cost). When a message breaks, that SAVEPOINT is rolled back and the
+batch runs again in three parts: the messages before it together, it alone in its own SAVEPOINT
+(where it is quarantined with its stage and error), the rest together. Should the rest break
+again, its remainder runs one message per SAVEPOINT: a fault that breaks every message costs each
+about two passes, never one pass per message before it. A failure of the final flush, which names
+no message, runs every message in its own SAVEPOINT.
 """
 
 from __future__ import annotations
 
 import gc
 import logging
-import tomllib
 import traceback
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
-from mailticket.app import quarantine
-from mailticket.app.staff import StaffReply
-from mailticket.app.tickets import TicketWork
-from mailticket.clock import Clock
-from mailticket.config import Settings
-from mailticket.core import classify, filter, identity, parse, sla, thread
+from mailticket.app import apply, quarantine
+from mailticket.app.context import Context
+from mailticket.core import classify, filter, identity, parse, staff, thread
+from mailticket.core.decide import decide, needs_classification
+from mailticket.core.effects import Arrival, Decision, Role
 from mailticket.db import models
 from mailticket.db.session import transaction
-from mailticket.errors import ConfigError, Quarantine
-from mailticket.outgoing.outbox import Sender, queue
-from mailticket.outgoing.render import Renderer, TicketView
-from mailticket.store import meta, rawmail, tickets
+from mailticket.errors import Quarantine
+from mailticket.store import rawmail, tickets
 from mailticket.types import Kind, Mail, Verdict
 
 log = logging.getLogger("mailticket.pipeline")
@@ -71,44 +72,132 @@ def header_block(data: bytes, limit: int = HEAD_LIMIT) -> bytes:
     return head + b"\n\n"
 
 
-def load_rules(settings: Settings) -> classify.Rules:
-    try:
-        with open(settings.rules_path, "rb") as fh:
-            data = tomllib.load(fh)
-    except OSError as exc:
-        raise ConfigError("classifier.rules", f"cannot read {settings.rules_path}: {exc}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(str(settings.rules_path), f"not valid TOML: {exc}") from None
-    return classify.compile_rules(data, str(settings.rules_path))
+# -- one message, stage by stage --------------------------------------------------------------
+
+
+@dataclass
+class Work:
+    """One message on its way through the stages; each stage fills in what it found."""
+
+    raw: models.RawMail
+    data: bytes | None  # a small message's bytes, read with its row; None: read them when parsing
+    maybe_copy: bool  # another raw message has its Message-ID
+    now: datetime
+    mail: Mail | None = None
+    oversize: bool = False
+    scan: classify.Scan | None = None
+    verdict: Verdict | None = None
+    ticket: models.Ticket | None = None
+    arrival: Arrival | None = None
+    reply: staff.StaffText | None = None
+    decision: Decision | None = None
+    stored: apply.Stored | None = None
+
+
+def _parse(ctx: Context, session: Session, w: Work) -> None:
+    w.oversize = w.raw.size > ctx.settings.helpdesk.max_message_size
+    data = w.data if w.data is not None else rawmail.raw_bytes(session, w.raw.id,
+                                                               HEAD_LIMIT if w.oversize else None)
+    w.data = None  # the bytes stay in the database; only the parsed mail goes on
+    w.mail = parse.parse(header_block(data) if w.oversize else data)
+
+
+def _scan(ctx: Context, w: Work) -> classify.Scan:
+    """What the rules see of the mail, found once for the spam check and the classifier."""
+    if w.scan is None:
+        w.scan = classify.scan(w.mail.subject, w.mail.text, ctx.rules)
+    return w.scan
+
+
+def _filter(ctx: Context, session: Session, w: Work) -> None:
+    def spam_reason(_mail: Mail) -> str | None:
+        return classify.spam_reason(_scan(ctx, w), ctx.rules)
+
+    w.verdict = filter.judge(w.mail, ctx.desk.own_addresses, spam_reason)
+
+
+def _thread(ctx: Context, session: Session, w: Work) -> None:
+    """Find the ticket the thread names, an earlier copy of this mail, and who wrote it."""
+    mail, verdict = w.mail, w.verdict
+    key = thread.thread_key(mail, ctx.desk.prefix, ctx.sender.secret)
+    w.ticket, how = tickets.find_ticket(session, key)
+    snapshot = tickets.snapshot(w.ticket) if w.ticket is not None else None
+    report = verdict.kind is Kind.REPORT
+    copy_of = rawmail.copy_of(session, mail) if report and w.maybe_copy else None
+    role = Role.STRANGER
+    if report and snapshot is not None:
+        people = ctx.settings.staff
+        role = identity.role(mail, ctx.desk.member_addresses, ctx.desk.coordinator_addresses,
+                             people.require_authenticated, people.authserv_id, snapshot.reporter, snapshot.cc)
+    w.arrival = Arrival(mail, verdict, w.now, snapshot, how, key.number, role, copy_of, w.oversize)
+
+
+def _classify(ctx: Context, session: Session, w: Work) -> None:
+    """Category and topics of a mail that may open a ticket, and how many its sender opened lately."""
+    if not needs_classification(w.arrival):
+        return
+    scan = _scan(ctx, w)
+    opened = tickets.tickets_opened_since(session, w.arrival.sender, w.now - timedelta(hours=1))
+    category = classify.classify(scan, ctx.rules, ctx.desk.default_category)
+    w.arrival = replace(w.arrival, classification=category, topics=classify.topics(scan, ctx.rules),
+                        opened_last_hour=opened)
+
+
+def _commands(ctx: Context, session: Session, w: Work) -> None:
+    arrival = w.arrival
+    if arrival.ticket is not None and arrival.role.steers and arrival.duplicate_of is None:
+        w.reply = staff.read_reply(arrival.mail, ctx.desk)
+
+
+def _decide(ctx: Context, session: Session, w: Work) -> None:
+    w.decision = decide(w.arrival, ctx.desk, w.reply)
+
+
+def _store(ctx: Context, session: Session, w: Work) -> None:
+    w.stored = apply.store_effects(session, ctx, w.raw, w.mail, w.decision, w.ticket, w.now)
+
+
+def _outbox(ctx: Context, session: Session, w: Work) -> None:
+    apply.queue_mail(session, ctx, w.decision, w.stored, w.now)
+
+
+Stage = Callable[[Context, Session, Work], None]
+STAGES: tuple[tuple[str, Stage], ...] = (
+    ("parse", _parse),
+    ("filter", _filter),
+    ("thread", _thread),
+    ("classify", _classify),
+    ("commands", _commands),
+    ("decide", _decide),
+    ("store", _store),
+    ("outbox", _outbox),
+)
+
+
+def _outcome(ctx: Context, w: Work) -> Outcome:
+    ticket = w.stored.ticket
+    if w.decision.kept or ticket is None:
+        return Outcome(w.raw.id, "kept", w.decision.label)
+    return Outcome(w.raw.id, "ticket", w.decision.label, ctx.token(ticket.number), ticket.category)
+
+
+# -- batches --------------------------------------------------------------------------------------
 
 
 class Pipeline:
-    """Everything a message needs, built once: rules compiled, templates loaded, secret read."""
+    """Runs STAGES over pending raw messages, a batch per transaction; see the module docstring."""
 
-    def __init__(self, settings: Settings, factory: sessionmaker[Session], clock: Clock):
-        self.settings = settings
-        self.factory = factory
-        self.clock = clock
-        self.rules = load_rules(settings)
-        self.renderer = Renderer.from_settings(settings)
-        with transaction(factory) as session:
-            key = meta.secret(session, settings.helpdesk.secret)
-        helpdesk = settings.helpdesk
-        self.sender = Sender(helpdesk.name, helpdesk.address, helpdesk.domain, key, helpdesk.tz)
-        self.own_addresses = frozenset({helpdesk.address})
-        self.staff_addresses = frozenset(p.email for p in settings.staff.members)
-        self.coordinator_addresses = frozenset(p.email for p in settings.staff.coordinators)
-        self._stage = ""
+    def __init__(self, ctx: Context):
+        self.ctx = ctx
+        self.failed_stage = ""  # the stage that raised, named by the loop in process_one
         self._maybe_copies: set[str] = set()
         self._small: dict[int, bytes] = {}  # bytes of the batch's small messages, until processed
-
-    # -- batches ---------------------------------------------------------------------------
 
     def process_pending(self, only: list[int] | None = None) -> list[Outcome]:
         """Process raw messages still pending (or just `only`), oldest first, batch by batch."""
         outcomes: list[Outcome] = []
         while True:
-            with transaction(self.factory) as session:
+            with transaction(self.ctx.factory) as session:
                 ids = (rawmail.pending_raw_ids(session, BATCH) if only is None
                        else rawmail.claim_raw_ids(session, only[:BATCH]))
                 if not ids:
@@ -163,86 +252,28 @@ class Pipeline:
         try:
             with session.begin_nested(), session.no_autoflush:
                 outcome = self.process_one(session, raw)
-                self._stage = "store"
                 session.flush()  # here, so that a row the database refuses is blamed on this message
         except TRANSIENT:
             raise  # the database or disk, not the message: the whole batch stays pending for later
         except Exception as exc:  # noqa: BLE001 - the one place that turns any error into quarantine
-            stage = exc.stage if isinstance(exc, Quarantine) else self._stage
+            stage = exc.stage if isinstance(exc, Quarantine) else self.failed_stage
             reason = exc.reason if isinstance(exc, Quarantine) else f"{type(exc).__name__}: {exc}"
-            quarantine.record(session, raw, stage, reason, traceback.format_exc(limit=8), self.clock.now())
-            outcome = Outcome(raw.id, "quarantined", "quarantined")
+            trace = traceback.format_exc(limit=8)
+            quarantine.record(session, raw, stage, reason, trace, self.ctx.clock.now())
             log.warning("stage=%s raw=%d decision=quarantined error=%s", stage, raw.id, reason[:200])
-            return outcome
+            return Outcome(raw.id, "quarantined", "quarantined")
         _log_outcome(outcome)
         return outcome
 
-    # -- one message -----------------------------------------------------------------------
-
     def process_one(self, session: Session, raw: models.RawMail) -> Outcome:
-        now = self.clock.now()
-        self._stage = "parse"
-        oversize = raw.size > self.settings.helpdesk.max_message_size
-        data = self._small.pop(raw.id, None)
-        if data is None:
-            data = rawmail.raw_bytes(session, raw.id, HEAD_LIMIT if oversize else None)
-        mail = parse.parse(header_block(data) if oversize else data)
-        del data  # the bytes stay in the database; only the parsed mail goes on
-        self._stage = "filter"
-        verdict = filter.judge(mail, self.own_addresses, self._spam_reason)
-        self._stage = "thread"
-        key = thread.thread_key(mail, self.settings.helpdesk.token_prefix, self.sender.secret)
-        ticket, how = tickets.find_ticket(session, key)
-        if verdict.kind is not Kind.REPORT:
-            return self._not_a_report(session, raw, mail, verdict, ticket, now)
-        copy_of = rawmail.copy_of(session, mail) if raw.message_id in self._maybe_copies else None
-        if copy_of is not None:  # the same mail by another route: other trace headers, same message
-            reason = f"another copy of raw message {copy_of}"
-            rawmail.mark_raw(session, raw, mail, "kept", "duplicate", reason)
-            return Outcome(raw.id, "kept", "duplicate")
-        work = TicketWork(session, self, raw, mail, now, oversize)
-        role = identity.role(mail, self.staff_addresses, self.coordinator_addresses,
-                             self.settings.staff.require_authenticated, self.settings.staff.authserv_id)
-        if ticket is None:
-            return work.open_ticket(key)
-        if role != identity.REPORTER:
-            return StaffReply(work, ticket, role).apply()
-        return work.follow_up(ticket, how)
-
-    def _spam_reason(self, mail: Mail) -> str | None:
-        return classify.spam_reason(mail.subject, mail.text, self.rules)
-
-    def _not_a_report(self, session: Session, raw: models.RawMail, mail: Mail, verdict: Verdict,
-                      ticket: models.Ticket | None, now: datetime) -> Outcome:
-        """Keep what opens no ticket; a bounce or auto-reply in a ticket's thread is recorded there."""
-        self._stage = "store"
-        if ticket is not None and verdict.kind in (Kind.BOUNCE, Kind.AUTO_REPLY):
-            tickets.add_received(session, ticket, raw.id, mail, verdict.kind.value, mail.text[:4000], now)
-            rawmail.mark_raw(session, raw, mail, "ticket", verdict.kind.value, verdict.reason, ticket)
-            return Outcome(raw.id, "ticket", f"{verdict.kind.value}-recorded", self.token(ticket.number))
-        rawmail.mark_raw(session, raw, mail, "kept", verdict.kind.value, verdict.reason)
-        return Outcome(raw.id, "kept", verdict.kind.value)
-
-    # -- helpers shared with ticket work ---------------------------------------------------
-
-    def token(self, number: int) -> str:
-        return f"{self.settings.helpdesk.token_prefix}#{number}"
-
-    def ticket_view(self, ticket: models.Ticket) -> TicketView:
-        return TicketView(token=self.token(ticket.number), number=ticket.number, subject=ticket.subject,
-                          category=ticket.category, reporter=ticket.reporter, status=ticket.status,
-                          created_at=ticket.created_at, due_at=ticket.due_at, assignee=ticket.assignee,
-                          reporter_name=ticket.reporter_name)
-
-    def due(self, ticket: models.Ticket) -> datetime:
-        """The ticket's due time on the SLA calendar, its paused time left out."""
-        return sla.due(self.settings.calendar, ticket.created_at, self.settings.sla.targets[ticket.category],
-                       timedelta(seconds=ticket.paused_seconds or 0))
-
-    def queue(self, session: Session, out, ticket: models.Ticket | None, now: datetime) -> models.Outbox:
-        self._stage = "outbox"
-        return queue(session, self.sender, out, ticket, now)
-
-    def stage(self, name: str) -> None:
-        """Name the stage now running, for the quarantine record if it fails."""
-        self._stage = name
+        """Run STAGES over one message; the stage that raises is named in `failed_stage`."""
+        w = Work(raw, self._small.pop(raw.id, None), raw.message_id in self._maybe_copies,
+                 self.ctx.clock.now())
+        for name, stage in STAGES:
+            try:
+                stage(self.ctx, session, w)
+            except BaseException:
+                self.failed_stage = name
+                raise
+        self.failed_stage = "store"  # what can still fail after the stages is the flush
+        return _outcome(self.ctx, w)

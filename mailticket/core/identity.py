@@ -18,9 +18,8 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
+from mailticket.core.effects import Role
 from mailticket.types import Mail
-
-STAFF, COORDINATOR, REPORTER = "staff", "coordinator", "reporter"
 
 
 def authenticated(mail: Mail, authserv_id: str) -> bool:
@@ -45,19 +44,26 @@ def role(
     coordinators: Collection[str],
     require_authenticated: bool,
     authserv_id: str,
-) -> str:
-    """"coordinator", "staff" or "reporter"; a staff address that fails authentication is a reporter."""
+    reporter: str = "",
+    cc: Collection[str] = (),
+) -> Role:
+    """Who wrote `mail`, for a ticket with this `reporter` and `cc` (none: a new report).
+
+    A staff or coordinator address whose mail fails authentication is UNVERIFIED: it steers nothing.
+    """
     email = (mail.sender.email if mail.sender else "").strip().lower()
-    if not email:
-        return REPORTER
-    if email in {c.lower() for c in coordinators}:
-        found = COORDINATOR
-    elif email in {m.lower() for m in members}:
-        found = STAFF
+    if email and email in {c.lower() for c in coordinators}:
+        found = Role.COORDINATOR
+    elif email and email in {m.lower() for m in members}:
+        found = Role.STAFF
+    elif email and email == reporter:
+        return Role.REPORTER
+    elif email and email in cc:
+        return Role.CC
     else:
-        return REPORTER
+        return Role.STRANGER
     if require_authenticated and not authenticated(mail, authserv_id):
-        return REPORTER
+        return Role.UNVERIFIED
     return found
 
 

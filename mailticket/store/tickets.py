@@ -16,11 +16,12 @@ from sqlalchemy import Sequence as DbSequence
 from sqlalchemy import bindparam, case, func, select, text, update
 from sqlalchemy.orm import Session
 
+from mailticket.core.effects import TicketSnapshot
 from mailticket.db import models
 from mailticket.store.dialect import insert as dialect_insert
 from mailticket.store.dialect import is_postgres
 from mailticket.store.unflushed import unflushed
-from mailticket.types import Mail, ThreadKey
+from mailticket.types import Category, Mail, Status, ThreadKey
 
 TICKET_SEQUENCE = "ticket_number_seq"
 _FLOOR_JUMP = 1000  # below first_number by more than this: setval; closer: draw numbers up to it
@@ -165,3 +166,17 @@ def add_received(session: Session, ticket: models.Ticket, raw_id: int, mail: Mai
     add_message(session, message)
     unflushed(session).received[message.message_id, message.sender, message.subject] = raw_id
     return message
+
+
+def snapshot(ticket: models.Ticket) -> TicketSnapshot:
+    """A ticket row as the decision layer sees it."""
+    return TicketSnapshot(
+        number=ticket.number, subject=ticket.subject, reporter=ticket.reporter,
+        reporter_name=ticket.reporter_name, cc=tuple(c for c in ticket.cc.split("\n") if c),
+        status=Status(ticket.status), category=Category(ticket.category),
+        category_source=ticket.category_source,
+        needs_review=ticket.needs_review, assignee=ticket.assignee, created_at=ticket.created_at,
+        due_at=ticket.due_at, closed_at=ticket.closed_at, escalated=ticket.escalated,
+        waiting_since=ticket.waiting_since, paused_seconds=ticket.paused_seconds or 0,
+        first_response_at=ticket.first_response_at, last_in_message_id=ticket.last_in_message_id,
+    )

@@ -177,20 +177,25 @@ def test_role_by_address() -> None:
     boss = "koordinator.lpse@lampungprov.go.id"
     assert role(mail(boss, good), MEMBERS, COORDINATORS, True, GOOGLE) == "coordinator"
     assert role(mail(boss, good), MEMBERS | {boss}, COORDINATORS, True, GOOGLE) == "coordinator"
-    assert role(mail("budi@lampungprov.go.id", good), MEMBERS, COORDINATORS, True, GOOGLE) == "reporter"
-    assert role(mail(None, good), MEMBERS, COORDINATORS, True, GOOGLE) == "reporter"
+    budi = "budi@lampungprov.go.id"
+    assert role(mail(budi, good), MEMBERS, COORDINATORS, True, GOOGLE, reporter=budi) == "reporter"
+    assert role(mail(budi, good), MEMBERS, COORDINATORS, True, GOOGLE, cc=(budi,)) == "cc"
+    assert role(mail(budi, good), MEMBERS, COORDINATORS, True, GOOGLE) == "stranger"
+    assert role(mail(None, good), MEMBERS, COORDINATORS, True, GOOGLE) == "stranger"
+    # staff comes first: a staff member who reported the ticket still steers it
+    assert role(mail(RINA, good), MEMBERS, COORDINATORS, True, GOOGLE, reporter=RINA) == "staff"
 
 
 def test_role_needs_authentication_when_required() -> None:
     bad = "mx.google.com; dmarc=fail header.from=lampungprov.go.id"
     forged = mail(RINA, bad)
-    assert role(forged, MEMBERS, COORDINATORS, True, GOOGLE) == "reporter"
+    assert role(forged, MEMBERS, COORDINATORS, True, GOOGLE) == "unverified"  # steers nothing
     assert role(forged, MEMBERS, COORDINATORS, False, GOOGLE) == "staff"
     boss = mail("koordinator.lpse@lampungprov.go.id", bad)
-    assert role(boss, MEMBERS, COORDINATORS, True, GOOGLE) == "reporter"
+    assert role(boss, MEMBERS, COORDINATORS, True, GOOGLE) == "unverified"
     assert role(boss, MEMBERS, COORDINATORS, False, GOOGLE) == "coordinator"
 
 
 def test_role_on_fixtures() -> None:
-    assert role(from_fixture("forged_from.eml"), MEMBERS, COORDINATORS, True, GOOGLE) == "reporter"
+    assert role(from_fixture("forged_from.eml"), MEMBERS, COORDINATORS, True, GOOGLE) == "unverified"
     assert role(from_fixture("relaxed_alignment.eml"), MEMBERS, COORDINATORS, True, GOOGLE) == "staff"

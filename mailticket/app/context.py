@@ -1,0 +1,74 @@
+"""Everything a message or a tick needs, built once at start-up and never changed: `Context`.
+
+`build` reads and compiles what the config names (rules, templates, the Message-ID key), so that
+a broken rules file or template stops `run`/`ingest` with one clear line (ConfigError, exit 2)
+before any message is touched. Nothing reaches back into the pipeline: stages, apply and the
+scheduler receive this value.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from mailticket.clock import Clock
+from mailticket.config import Settings
+from mailticket.core import classify
+from mailticket.core.effects import Desk, Person
+from mailticket.db.session import transaction
+from mailticket.errors import ConfigError
+from mailticket.outgoing.outbox import Sender
+from mailticket.outgoing.render import Renderer
+from mailticket.store import meta
+from mailticket.types import Category, ticket_token
+
+
+@dataclass(frozen=True)
+class Context:
+    settings: Settings
+    factory: sessionmaker[Session]
+    clock: Clock
+    rules: classify.Rules
+    renderer: Renderer
+    sender: Sender  # who our mail is from, and the key that signs our Message-IDs
+    desk: Desk  # the policy the decisions follow
+
+    def token(self, number: int) -> str:
+        return ticket_token(self.settings.helpdesk.token_prefix, number)
+
+
+def build(settings: Settings, factory: sessionmaker[Session], clock: Clock) -> Context:
+    rules = load_rules(settings)
+    renderer = Renderer.from_settings(settings)
+    renderer.preload()
+    helpdesk = settings.helpdesk
+    with transaction(factory) as session:
+        key = meta.secret(session, helpdesk.secret)
+    sender = Sender(helpdesk.name, helpdesk.address, helpdesk.domain, key, helpdesk.tz)
+    return Context(settings, factory, clock, rules, renderer, sender, desk_of(settings))
+
+
+def load_rules(settings: Settings) -> classify.Rules:
+    try:
+        with open(settings.rules_path, "rb") as fh:
+            data = tomllib.load(fh)
+    except OSError as exc:
+        raise ConfigError("classifier.rules", f"cannot read {settings.rules_path}: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(str(settings.rules_path), f"not valid TOML: {exc}") from None
+    return classify.compile_rules(data, str(settings.rules_path))
+
+
+def desk_of(settings: Settings) -> Desk:
+    helpdesk, staff = settings.helpdesk, settings.staff
+    return Desk(
+        prefix=helpdesk.token_prefix, address=helpdesk.address, own_addresses=frozenset({helpdesk.address}),
+        members=tuple(Person(p.name, p.email) for p in staff.members),
+        coordinators=tuple(Person(p.name, p.email) for p in staff.coordinators),
+        disclose_address=staff.disclose_address, reopen_window=helpdesk.reopen_window,
+        max_acks_per_hour=helpdesk.max_acks_per_hour, max_message_size=helpdesk.max_message_size,
+        calendar=settings.calendar, targets=settings.sla.targets,
+        default_category=Category(settings.default_category),
+    )

@@ -1,0 +1,191 @@
+"""Values of the decision layer (pure): what a decision sees of a ticket and the desk, and what it asks for.
+
+`core.decide` takes a `TicketSnapshot` (or none), the received mail and what the shell looked up
+(`Arrival`) and the helpdesk's policy (`Desk`), and returns effects in order. `app.apply` is the only
+code that turns them into rows and outbox mail:
+
+- `OpenTicket`: open a ticket for this mail (the store gives its number);
+- `Record`: record the received mail on the ticket (and mark its raw row); `Keep`: keep it, no ticket;
+- `Change`: set ticket fields (names and values of the ticket row);
+- `Event`: one line of the ticket's history;
+- `Send`: one mail, rendered from template `kind` with the ticket as it was when decided.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from mailticket.core.sla import Calendar
+from mailticket.types import Category, Classification, Mail, Status, Verdict
+
+
+class Role(StrEnum):
+    """Who wrote a mail, as far as one ticket is concerned."""
+
+    REPORTER = "reporter"  # the ticket's reporter
+    CC = "cc"  # an address in the ticket's Cc
+    STAFF = "staff"  # a staff address whose mail passed authentication
+    COORDINATOR = "coordinator"  # likewise, a coordinator
+    UNVERIFIED = "unverified"  # a staff or coordinator address whose mail failed authentication
+    STRANGER = "stranger"  # anyone else
+
+    @property
+    def steers(self) -> bool:
+        """Staff and coordinators (authenticated) give commands; everyone else writes follow-ups."""
+        return self in (Role.STAFF, Role.COORDINATOR)
+
+
+@dataclass(frozen=True)
+class Person:
+    name: str
+    email: str
+
+
+@dataclass(frozen=True)
+class Desk:
+    """The helpdesk's policy, built once from the settings."""
+
+    prefix: str  # token prefix, "LPSE"
+    address: str  # our own address: Reply-To of staff notifications
+    own_addresses: frozenset[str]
+    members: tuple[Person, ...]
+    coordinators: tuple[Person, ...]
+    disclose_address: bool  # relays show the staff member's address beside the name
+    reopen_window: timedelta
+    max_acks_per_hour: int
+    max_message_size: int
+    calendar: Calendar
+    targets: dict[str, timedelta]
+    default_category: Category
+
+    def find(self, name_or_email: str) -> Person | None:
+        """A staff member or coordinator by name or address, case-insensitively."""
+        wanted = name_or_email.strip().lower()
+        for person in (*self.members, *self.coordinators):
+            if wanted in (person.email, person.name.lower()):
+                return person
+        return None
+
+    @property
+    def member_addresses(self) -> tuple[str, ...]:
+        return tuple(p.email for p in self.members)
+
+    @property
+    def coordinator_addresses(self) -> tuple[str, ...]:
+        return tuple(p.email for p in self.coordinators)
+
+
+@dataclass(frozen=True)
+class TicketSnapshot:
+    """A ticket's fields as a decision sees them; `number` is 0 for a ticket not yet opened."""
+
+    number: int
+    subject: str
+    reporter: str
+    reporter_name: str
+    cc: tuple[str, ...]
+    status: Status
+    category: Category
+    category_source: str
+    needs_review: bool
+    assignee: str | None
+    created_at: datetime
+    due_at: datetime | None
+    closed_at: datetime | None
+    escalated: bool
+    waiting_since: datetime | None
+    paused_seconds: int
+    first_response_at: datetime | None
+    last_in_message_id: str
+
+    def changed(self, fields: dict[str, Any]) -> TicketSnapshot:
+        return replace(self, **fields)
+
+
+@dataclass(frozen=True)
+class Arrival:
+    """One received mail with what the shell looked up for it."""
+
+    mail: Mail
+    verdict: Verdict
+    now: datetime
+    ticket: TicketSnapshot | None = None  # the ticket its thread names, if any
+    how: str = ""  # how the ticket was found: token, own-message-id, references
+    token_number: int | None = None  # the number of a token in the subject (may name no ticket)
+    role: Role = Role.STRANGER
+    duplicate_of: int | None = None  # raw id of an earlier copy of this very mail
+    oversize: bool = False  # only the header block was read
+    classification: Classification | None = None  # set when the mail may open a ticket
+    topics: tuple[str, ...] = ()
+    opened_last_hour: int = 0  # tickets this sender opened within the last hour, before this mail
+
+    @property
+    def sender(self) -> str:
+        return self.mail.sender.email if self.mail.sender else ""
+
+
+# -- effects ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OpenTicket:
+    ticket: TicketSnapshot  # number 0: the store gives it
+
+
+@dataclass(frozen=True)
+class Record:
+    kind: str  # messages[].kind: report, reply, staff_reply, note, auto_reply, bounce
+    text: str
+    reason: str  # why, for the raw row (`mail list`, logs)
+
+
+@dataclass(frozen=True)
+class Keep:
+    kind: str  # the raw row's kind: a verdict kind or "duplicate"
+    reason: str
+
+
+@dataclass(frozen=True)
+class Change:
+    fields: tuple[tuple[str, Any], ...]
+
+
+@dataclass(frozen=True)
+class Event:
+    type: str
+    by: str
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class Send:
+    """A mail from template `kind` about `ticket` as it was when decided."""
+
+    kind: str  # ack, notification, relay, closing, error, escalation
+    to: tuple[str, ...]
+    ticket: TicketSnapshot
+    values: tuple[tuple[str, Any], ...] = ()  # the template's other values
+    cc: tuple[str, ...] = ()
+    in_reply_to: str = ""
+    references: tuple[str, ...] = ()
+    reply_to: str = ""
+    history_events: int | None = None  # with the ticket's history up to this many of the new events
+
+
+Effect = OpenTicket | Record | Keep | Change | Event | Send
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What to do with one mail: the effects in order, and a short label for logs and counts."""
+
+    label: str  # e.g. new-ticket, reply, staff_reply:close, command-error, duplicate, spam
+    effects: tuple[Effect, ...] = field(default_factory=tuple)
+
+    @property
+    def kept(self) -> bool:
+        """No ticket: the mail is only kept."""
+        return any(isinstance(e, Keep) for e in self.effects)
