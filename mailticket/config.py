@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from mailticket.core.effects import Person
 from mailticket.core.sla import KINDS as CALENDAR_KINDS
 from mailticket.core.sla import Calendar, load_holidays
 from mailticket.errors import ConfigError
@@ -37,12 +38,6 @@ _DEFAULT_TARGETS = {Category.GANGGUAN: "3d", Category.PERMASALAHAN: "1d", Catego
 _SLA_KEYS = {"calendar", "office_hours", "holidays", "holidays_file", *CATEGORIES}
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-
-
-@dataclass(frozen=True)
-class Person:
-    name: str
-    email: str
 
 
 @dataclass(frozen=True)
@@ -104,14 +99,6 @@ class Staff:
     require_authenticated: bool = True
     authserv_id: str = "mx.google.com"
     disclose_address: bool = False  # relays name the staff member; their address stays hidden
-
-    def find(self, name_or_email: str) -> Person | None:
-        """A staff member or coordinator by name or address, case-insensitively."""
-        wanted = name_or_email.strip().lower()
-        for person in (*self.members, *self.coordinators):
-            if wanted in (person.email, person.name.lower()):
-                return person
-        return None
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from mailticket.clock import Clock
 from mailticket.config import Settings
 from mailticket.core import classify
-from mailticket.core.effects import Desk, Person
+from mailticket.core.effects import Desk
 from mailticket.db.session import transaction
 from mailticket.errors import ConfigError
 from mailticket.outgoing.outbox import Sender
@@ -65,8 +65,7 @@ def desk_of(settings: Settings) -> Desk:
     helpdesk, staff = settings.helpdesk, settings.staff
     return Desk(
         prefix=helpdesk.token_prefix, address=helpdesk.address, own_addresses=frozenset({helpdesk.address}),
-        members=tuple(Person(p.name, p.email) for p in staff.members),
-        coordinators=tuple(Person(p.name, p.email) for p in staff.coordinators),
+        members=staff.members, coordinators=staff.coordinators,
         disclose_address=staff.disclose_address, reopen_window=helpdesk.reopen_window,
         max_acks_per_hour=helpdesk.max_acks_per_hour, max_message_size=helpdesk.max_message_size,
         calendar=settings.calendar, targets=settings.sla.targets,

@@ -26,7 +26,7 @@ from mailticket.core.draft import Draft
 from mailticket.core.effects import Arrival, Decision, Desk, Keep, OpenTicket, Record, TicketSnapshot
 from mailticket.core.filter import is_unanswerable
 from mailticket.core.thread import strip_subject
-from mailticket.types import Category, Kind, Status, ticket_token
+from mailticket.types import Category, Kept, Kind, Status, ticket_token
 
 RECORDED_ON_TICKET = frozenset({Kind.BOUNCE, Kind.AUTO_REPLY})
 
@@ -38,7 +38,7 @@ def decide(arrival: Arrival, desk: Desk, reply: staff.StaffText | None = None) -
         return _not_a_report(arrival)
     if arrival.duplicate_of is not None:  # the same mail by another route: other trace headers
         why = f"another copy of raw message {arrival.duplicate_of}"
-        return Decision("duplicate", (Keep("duplicate", why),))
+        return Decision(Kept.DUPLICATE.value, (Keep(Kept.DUPLICATE.value, why),))
     ticket = arrival.ticket
     if ticket is None:
         return open_ticket(arrival, desk)
