@@ -177,7 +177,21 @@ def parse_token(token: str, prefix: str) -> int:
 
 # -- commands -----------------------------------------------------------------------------------
 
+def hold_database(args: argparse.Namespace) -> bool:
+    """Commands that write: one process per SQLite database (app/lock.py); False, said in one line, if not."""
+    from mailticket.app.lock import DatabaseInUse, hold
+
+    try:
+        hold(settings_for(args).database_url)
+    except DatabaseInUse as exc:
+        print(f"mailticket: {exc}", file=sys.stderr)
+        return False
+    return True
+
+
 def cmd_run(args: argparse.Namespace) -> int:
+    if not hold_database(args):
+        return EXIT_FAILURE
     app = worker_for(args)
     if args.once:
         app.once = True
@@ -189,6 +203,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
+    if not hold_database(args):
+        return EXIT_FAILURE
     app = worker_for(args)
     progress = _progress_printer() if sys.stderr.isatty() else None
     totals = app.ingest(args.paths, deliver=not args.no_send, progress=progress)
@@ -304,6 +320,8 @@ def cmd_quarantine_retry(args: argparse.Namespace) -> int:
 
     if not args.ids and not args.all:
         raise UsageError("quarantine retry needs IDs or --all")
+    if not hold_database(args):
+        return EXIT_FAILURE
     app = app_for(args)
     with transaction(app.factory) as session:
         raw_ids = quarantine.release(session, None if args.all else args.ids, app.clock.now())

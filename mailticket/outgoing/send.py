@@ -183,11 +183,9 @@ def send_queued(factory: sessionmaker[Session], transport: Transport, clock: Clo
 
 def _chunk_for(factory: sessionmaker[Session], clock: Clock, transport: Transport, max_attempts: int,
                report: SendReport) -> _Chunk:
-    with factory() as session:
-        shared = session.get_bind().dialect.name == "postgresql"
-    if shared:
-        return _Claims(factory, clock, max_attempts, report)
-    return _Chunk(factory, clock, max_attempts, report, per_row=not getattr(transport, "idempotent", False))
+    shared = factory.kw["bind"].dialect.name == "postgresql"
+    per_row = not getattr(transport, "idempotent", False)
+    return (_Claims if shared else _Chunk)(factory, clock, max_attempts, report, per_row)
 
 
 def _due(clock: Clock):
@@ -247,37 +245,54 @@ class _Chunk:
 
 
 class _Claims:
-    """PostgreSQL: each row claimed (FOR UPDATE SKIP LOCKED) in its own transaction, which delivers,
-    marks and commits it; other instances skip it meanwhile and a crash releases it at once."""
+    """PostgreSQL: rows claimed (FOR UPDATE SKIP LOCKED) by the transaction that delivers and marks
+    them, so other instances skip them meanwhile and a crash releases them at once. Each row is
+    claimed and committed on its own (`per_row`); for an idempotent transport, the chunk together."""
 
     limit = CHUNK_SHARED
 
-    def __init__(self, factory: sessionmaker[Session], clock: Clock, max_attempts: int, report: SendReport):
+    def __init__(self, factory: sessionmaker[Session], clock: Clock, max_attempts: int, report: SendReport,
+                 per_row: bool):
         self.factory, self.clock, self.max_attempts, self.report = factory, clock, max_attempts, report
+        self.per_row = per_row
         self.count = 0
         self.session: Session | None = None
 
-    def rows(self) -> Iterator[models.Outbox]:
+    def rows(self) -> Iterable[models.Outbox]:
+        if self.per_row:
+            return self._one_by_one()
+        rows = self._claim(self.limit)
+        self.count = len(rows)
+        return rows
+
+    def _one_by_one(self) -> Iterator[models.Outbox]:
         while self.count < self.limit:
-            self.session = self.factory()
-            self.session.begin()
-            row = self.session.scalars(_due(self.clock).limit(1).with_for_update(skip_locked=True)).first()
-            if row is None:
-                self.close()
+            claimed = self._claim(1)
+            if not claimed:
                 return
             self.count += 1
-            yield row
+            yield claimed[0]  # settled (and committed) before the next is claimed
+
+    def _claim(self, limit: int) -> list[models.Outbox]:
+        self.close()
+        self.session = self.factory()
+        self.session.begin()
+        return list(self.session.scalars(_due(self.clock).limit(limit).with_for_update(skip_locked=True)))
 
     def settle(self, row: models.Outbox, error: Exception | None) -> None:
         for name, value in _settle(row, error, self.clock.now(), self.max_attempts, self.report).items():
             setattr(row, name, value)
-        self.session.commit()
-        self.close()
+        if self.per_row:
+            self.close()
 
     def close(self) -> None:
+        """Commit what was settled (rows claimed but not answered stay as they were) and end the claim."""
         if self.session is not None:
-            self.session.close()  # rolls back what was not committed: the claim ends
-            self.session = None
+            session, self.session = self.session, None
+            try:
+                session.commit()
+            finally:
+                session.close()
 
 
 def _settle(row: models.Outbox, error: Exception | None, now: datetime, max_attempts: int,

@@ -63,3 +63,39 @@ def test_a_kill_while_sending_repeats_at_most_the_mail_in_hand(tmp_path, smtp_si
     assert set(delivered) == stored and len(stored) == 50  # the Message-ID of the row, also when repeated
     assert sum(delivered.values()) - 50 <= 1 and max(delivered.values()) <= 2
     assert count(db, "SELECT count(*) FROM outbox WHERE status != 'sent'") == 0
+
+
+# == one daemon per SQLite database ================================================================
+
+
+def test_a_second_worker_on_one_sqlite_file_is_refused_and_a_killed_ones_lock_is_gone(tmp_path):
+    from tests.integration.test_faults import start_daemon, stop_daemon
+
+    desk = Helpdesk(tmp_path, poll="1s")
+    desk.deliver(report(1))
+    first = start_daemon(desk.config, tmp_path, tmp_path / "first.log")
+    try:
+        folder = tmp_path / "in"
+        desk.write("002.eml", report(2))
+        for command in (["run"], ["run", "--once"], ["ingest", str(folder)], ["quarantine", "retry", "--all"]):
+            proc = desk.cli(*command, check=False)
+            assert proc.returncode == 1, command
+            [line] = proc.stderr.splitlines()  # one line, naming the other process
+            assert f"pid {first.pid} on " in line and " since 20" in line and "mailticket.db" in line, line
+        # read-only commands work alongside
+        assert desk.cli("tickets", "list").returncode == 0
+        assert desk.cli("status", check=False).returncode in (0, 1)
+        assert desk.cli("mail", "list").returncode == 0
+        assert "Subject:" in desk.cli("digest", "--preview").stdout
+    finally:
+        first.kill()  # SIGKILL: no clean-up of its own
+        first.wait(timeout=10)
+        first.log_file.close()
+    second = start_daemon(desk.config, tmp_path, tmp_path / "second.log")
+    try:
+        assert "daemon started" in (tmp_path / "second.log").read_text()
+        assert second.poll() is None
+    finally:
+        stop_daemon(second)
+    assert desk.cli("ingest", str(folder)).returncode == 0
+    assert count(tmp_path / "mailticket.db", "SELECT count(*) FROM tickets") == 2
