@@ -132,3 +132,44 @@ def test_embedded_default_runs_in_an_empty_folder(tmp_path):
     proc = run("run", "--once", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "var" / "mailticket.db").exists() and (tmp_path / "var" / "mail" / "new").is_dir()
+
+
+def _desk_with_one_mail(tmp_path, extra: str):
+    from tests.conftest import make_mail
+
+    (tmp_path / "var" / "mail" / "new").mkdir(parents=True)
+    (tmp_path / "var" / "mail" / "cur").mkdir()
+    (tmp_path / "var" / "mail" / "tmp").mkdir()
+    (tmp_path / "var" / "mail" / "new" / "1.eml").write_bytes(make_mail("Tidak bisa login", "gagal login"))
+    config = tmp_path / "mt.toml"
+    config.write_text('[inbox]\nkind = "maildir"\npath = "var/mail"\n[smtp]\nkind = "directory"\n'
+                      'path = "var/outbox"\n' + extra)
+    return config
+
+
+def test_a_broken_template_stops_start_up_with_one_line_before_any_mail(tmp_path):
+    import shutil
+
+    from mailticket.config import DEFAULT_TEMPLATES
+
+    shutil.copytree(DEFAULT_TEMPLATES, tmp_path / "templates")
+    relay = tmp_path / "templates" / "relay.txt"
+    relay.write_text(relay.read_text() + "\n{% if ticket.token %}\nno endif\n")
+    config = _desk_with_one_mail(tmp_path, '[templates]\npath = "templates"\n')
+    proc = run("--config", str(config), "run", "--once")
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "relay.txt:" in lines[0], proc.stderr
+    assert (tmp_path / "var" / "mail" / "new" / "1.eml").exists()  # not fetched, not processed
+    assert not (tmp_path / "var" / "outbox").exists() or not list((tmp_path / "var" / "outbox").iterdir())
+
+
+def test_a_broken_rules_file_stops_ingest_with_one_line(tmp_path):
+    (tmp_path / "rules.toml").write_text("[[rule]]\nname = \"x\"\nphrases = [\n")
+    config = _desk_with_one_mail(tmp_path, '[classifier]\nrules = "rules.toml"\n')
+    proc = run("--config", str(config), "ingest", str(tmp_path / "var" / "mail" / "new" / "1.eml"))
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "rules.toml" in lines[0], proc.stderr
+    with sqlite3.connect(tmp_path / "var" / "mailticket.db") as db:
+        assert db.execute("SELECT count(*) FROM raw_mail").fetchone() == (0,)
