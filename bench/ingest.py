@@ -119,13 +119,14 @@ def keep_only(url: str, path: str) -> None:
     """The inbox reader's part: raw mail stored and committed, nothing else."""
     from datetime import UTC, datetime
 
+    from mailticket.clock import FixedClock
     from mailticket.db.session import make_engine, session_factory
-    from mailticket.inbox import files as fetch
+    from mailticket.inbox.files import PathSource
+    from mailticket.store.fetchstate import KeepSink
 
-    factory = session_factory(make_engine(url))
-    now = datetime.now(UTC)
-    for batch in fetch.batches(fetch.read_paths([path])):
-        fetch.keep(factory, batch, now)
+    sink = KeepSink(session_factory(make_engine(url)), FixedClock(datetime.now(UTC)))
+    for _counts in PathSource([path], sink.keep).keep_batches():
+        pass
 
 
 def database(home: Path, url: str):

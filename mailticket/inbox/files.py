@@ -1,8 +1,9 @@
 """Stage `fetch` (shell): read raw messages from their source, in an order that keeps threads.
 
 Sources: .eml files, folders of them (sorted by file name), mbox files (file order) and Maildir
-folders (delivery order). A Maildir inbox marks a message done only after its raw bytes are
-committed (`MaildirInbox.mark_done`).
+folders (delivery order). Both sources hand each batch to the keep sink they were given (see
+`mailticket.inbox.source`): `PathSource` for `ingest`, `MaildirSource` for the embedded inbox,
+which marks a message done only after the sink committed its raw bytes (`MaildirInbox.mark_done`).
 """
 
 from __future__ import annotations
@@ -15,12 +16,9 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy.orm import Session, sessionmaker
-
 from mailticket.clock import Clock
 from mailticket.config import Inbox
-from mailticket.db.session import transaction
-from mailticket.store import rawmail
+from mailticket.inbox.source import Keep
 from mailticket.types import RawMail
 
 _MAILDIR_TIME = re.compile(r"^(\d+)(?:\.M(\d+))?")
@@ -130,18 +128,24 @@ def batches(raws: Iterable[RawMail]) -> Iterator[list[RawMail]]:
         yield batch
 
 
-def keep(factory: sessionmaker[Session], raws: list[RawMail], now: datetime) -> int:
-    """Store raw bytes and commit: nothing else happens to a message before this."""
-    with transaction(factory) as session:
-        return rawmail.keep_raw(session, raws, now)
+class PathSource:
+    """The files, folders, mbox files and Maildirs given to `ingest`, read once and marked nowhere."""
+
+    def __init__(self, paths: Iterable[str | os.PathLike], keep: Keep):
+        self.paths, self.keep = paths, keep
+
+    def keep_batches(self) -> Iterator[tuple[int, int]]:
+        """Keep batch after batch; yields (read, new) after each commit, for the caller to process."""
+        for batch in batches(read_paths(self.paths)):
+            yield len(batch), self.keep(batch, None)
 
 
 class MaildirSource:
     """The embedded default inbox, with the same face as ImapInbox: fetch_new, wait, close."""
 
-    def __init__(self, settings: Inbox, factory: sessionmaker[Session], clock: Clock):
+    def __init__(self, settings: Inbox, keep: Keep, clock: Clock):
         self.inbox = MaildirInbox(settings.path)
-        self.factory, self.clock = factory, clock
+        self.keep, self.clock = keep, clock
         self.source = f"maildir:{settings.path}"
         self.state = "maildir"
         self.last_ok: datetime | None = None
@@ -149,7 +153,7 @@ class MaildirSource:
     def fetch_new(self, stop: threading.Event | None = None) -> int:
         kept = 0
         for batch in batches(self.inbox.read_all()):
-            kept += keep(self.factory, batch, self.clock.now())
+            kept += self.keep(batch, None)  # committed: nothing else happens to a message before this
             self.inbox.mark_done(raw.ref for raw in batch)
             if stop is not None and stop.is_set():
                 break

@@ -1,9 +1,9 @@
 """Stage `fetch` for IMAP (shell): new messages of one folder -> raw rows committed -> marked on the server.
 
 `ImapInbox.fetch_new()` reads every message above the last UID it stored (per UIDVALIDITY) with
-BODY.PEEK[] (never setting \\Seen), keeps each batch with `rawmail.keep_raw` and moves the folder's
-FetchState forward in the same transaction, commits, and only then marks the batch on the server:
-MOVE to `mailticket/processed` where the server can, else the keyword `$MailticketProcessed`. The
+BODY.PEEK[] (never setting \\Seen), hands each batch with its checkpoint (UIDVALIDITY, last UID) to
+the keep sink it was given, which commits both in one transaction, and only then marks the batch on
+the server: MOVE to `mailticket/processed` where the server can, else the keyword `$MailticketProcessed`. The
 database is the truth; the server mark is cosmetic, so a crash between commit and mark repeats
 nothing (the leftovers are marked after the next connect). `wait()` sleeps in IDLE or polls.
 Network and protocol errors reconnect with exponential backoff and jitter.
@@ -22,15 +22,12 @@ from datetime import datetime
 
 from imapclient import IMAPClient, SocketTimeout
 from imapclient.exceptions import LoginError
-from sqlalchemy.orm import Session, sessionmaker
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_delay, wait_exponential_jitter
 
 from mailticket.clock import Clock
 from mailticket.config import Inbox
-from mailticket.db import models
-from mailticket.db.session import transaction
 from mailticket.errors import SourceUnavailable
-from mailticket.store import rawmail
+from mailticket.inbox.source import Checkpoint, Keep, LoadCheckpoint
 from mailticket.types import RawMail
 
 log = logging.getLogger("mailticket.imap")
@@ -92,12 +89,13 @@ def _is_new_mail(response: tuple) -> bool:
 class ImapInbox:
     """One IMAP folder as a source of raw mail; see the module docstring for the guarantees."""
 
-    def __init__(self, settings: Inbox, factory: sessionmaker[Session], clock: Clock,
+    def __init__(self, settings: Inbox, keep: Keep, load_checkpoint: LoadCheckpoint, clock: Clock,
                  client_factory: ClientFactory | None = None, *,
                  token_provider: Callable[[], str] | None = None,
                  processed_folder: str = PROCESSED_FOLDER, retry_for: float = 300.0,
                  backoff: tuple[float, float] = (1.0, 60.0), batch_size: int = BATCH_UIDS):
-        self.settings, self.factory, self.clock = settings, factory, clock
+        self.settings, self.clock = settings, clock
+        self.keep, self.load_checkpoint = keep, load_checkpoint
         self.client_factory = client_factory or connect
         self.token_provider = token_provider  # set: log in with XOAUTH2, a fresh token per connect
         self.processed_folder, self.batch_size = processed_folder, batch_size
@@ -181,7 +179,7 @@ class ImapInbox:
             try:
                 login(client, self.settings, self.token_provider)
             except BaseException:
-                _shutdown(client)
+                shutdown(client)
                 raise
             self._client, self._processed, self._tidy_needed = client, None, True
             where = self.settings
@@ -191,7 +189,7 @@ class ImapInbox:
     def _drop(self, reason: BaseException) -> None:
         client, self._client = self._client, None
         if client is not None:
-            _shutdown(client)
+            shutdown(client)
             self._set_state("disconnected", f"{type(reason).__name__}: {reason}")
 
     def _set_state(self, state: str, detail: str) -> None:
@@ -239,30 +237,21 @@ class ImapInbox:
             self._mark(client, batch)
         uidnext = int(selected.get(b"UIDNEXT") or 0)
         if uidnext - 1 > self._last_uid:  # the UIDs below UIDNEXT we did not see were expunged
-            with transaction(self.factory) as session:
-                self._save_state(session, uidvalidity, uidnext - 1)
+            self.keep([], Checkpoint(self.source, uidvalidity, uidnext - 1))
             self._last_uid = uidnext - 1
         self._ok()
 
     def _start_uid(self, uidvalidity: int) -> int:
         """The last UID stored for this folder; 0 (read everything again) when UIDVALIDITY changed."""
-        with transaction(self.factory) as session:
-            state = session.get(models.FetchState, self.source)
-            if state is not None and state.uidvalidity == uidvalidity:
-                return state.last_uid
-            if state is not None:
-                log.warning("stage=fetch source=%s UIDVALIDITY %d -> %d: reading the folder again from UID 1 "
-                            "(messages kept before are recognised by their bytes)",
-                            self.source, state.uidvalidity, uidvalidity)
-            self._save_state(session, uidvalidity, 0)
-            return 0
-
-    def _save_state(self, session: Session, uidvalidity: int, last_uid: int) -> None:
-        state = session.get(models.FetchState, self.source)
-        if state is None:
-            state = models.FetchState(source=self.source)
-            session.add(state)
-        state.uidvalidity, state.last_uid, state.updated_at = uidvalidity, last_uid, self.clock.now()
+        stored = self.load_checkpoint(self.source)
+        if stored is not None and stored.uidvalidity == uidvalidity:
+            return stored.last_uid
+        if stored is not None:
+            log.warning("stage=fetch source=%s UIDVALIDITY %d -> %d: reading the folder again from UID 1 "
+                        "(messages kept before are recognised by their bytes)",
+                        self.source, stored.uidvalidity, uidvalidity)
+        self.keep([], Checkpoint(self.source, uidvalidity, 0))
+        return 0
 
     def _batches(self, client: IMAPClient, selected: dict) -> Iterator[list[int]]:
         """UIDs above the last one stored, in batches bounded in count and bytes."""
@@ -300,9 +289,7 @@ class ImapInbox:
 
     def _keep(self, raws: list[RawMail], uidvalidity: int, last_uid: int) -> int:
         """One transaction: the raw bytes and how far we got; committed before any server mark."""
-        with transaction(self.factory) as session:
-            kept = rawmail.keep_raw(session, raws, self.clock.now())
-            self._save_state(session, uidvalidity, last_uid)
+        kept = self.keep(raws, Checkpoint(self.source, uidvalidity, last_uid))
         self.fetched += len(raws)
         log.info("stage=fetch source=%s up_to_uid=%d fetched=%d new=%d", self.source, last_uid,
                  len(raws), kept)
@@ -416,42 +403,10 @@ def login(client: IMAPClient, settings: Inbox, token_provider: TokenProvider | N
         client.login(settings.username, settings.password)
 
 
-def _shutdown(client: IMAPClient) -> None:
+def shutdown(client: IMAPClient) -> None:
+    """Close the connection without a goodbye; one that is gone already is no error."""
     try:
         client.shutdown()
     except (*NETWORK_ERRORS, ValueError):
         pass
 
-
-class SentCopies:
-    """A transport wrapper: keeps a copy of each accepted mail in an IMAP folder (`smtp.sent_folder`).
-
-    Gmail's SMTP files sent mail by itself; other servers may not. A failed copy is logged and
-    never undoes or repeats a delivery.
-    """
-
-    def __init__(self, transport, settings: Inbox, folder: str, token_provider: TokenProvider | None = None,
-                 client_factory: ClientFactory | None = None):
-        self.transport, self.settings, self.folder = transport, settings, folder
-        self.token_provider, self.client_factory = token_provider, client_factory or connect
-
-    def deliver(self, rows: list[models.Outbox]) -> dict[int, Exception | None]:
-        results = self.transport.deliver(rows)
-        accepted = [row.data for row in rows if results.get(row.id) is None]
-        if accepted:
-            self._append(accepted)
-        return results
-
-    def _append(self, messages: list[bytes]) -> None:
-        try:
-            client = self.client_factory(self.settings)
-            try:
-                login(client, self.settings, self.token_provider)
-                if not client.folder_exists(self.folder):
-                    client.create_folder(self.folder)
-                for data in messages:
-                    client.append(self.folder, data, flags=[b"\\Seen"])
-            finally:
-                _shutdown(client)
-        except (*NETWORK_ERRORS, LoginError) as exc:
-            log.warning("stage=send cannot keep copies in %s: %s: %s", self.folder, type(exc).__name__, exc)

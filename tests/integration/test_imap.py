@@ -14,6 +14,7 @@ from sqlalchemy import select
 from mailticket.clock import FixedClock
 from mailticket.db import models
 from mailticket.inbox.imap import PROCESSED_FLAG, PROCESSED_FOLDER, ImapInbox, ImapUnavailable, connect
+from mailticket.store.fetchstate import KeepSink
 from tests.servers.fixtures import free_port
 
 NOW = datetime(2026, 11, 25, 3, 0, tzinfo=UTC)
@@ -93,9 +94,16 @@ def recording(dovecot=None, drop_on_body_fetch: int = 0, no_move: bool = False, 
 def make_inbox(dovecot, db, user, client_class=IMAPClient, **changes) -> ImapInbox:
     names = ("retry_for", "backoff", "batch_size", "token_provider")
     options = {name: changes.pop(name) for name in names if name in changes}
-    return ImapInbox(dovecot.inbox(user, **changes), db, FixedClock(NOW),
-                     client_factory=lambda s: connect(s, dovecot.ssl_context(), 10, client_class),
-                     **{**FAST, **options})
+    return imap_inbox(dovecot.inbox(user, **changes), db,
+                      client_factory=lambda s: connect(s, dovecot.ssl_context(), 10, client_class),
+                      **{**FAST, **options})
+
+
+def imap_inbox(settings, db, **options) -> ImapInbox:
+    """An ImapInbox that keeps its mail and checkpoint in `db`, at NOW."""
+    clock = FixedClock(NOW)
+    sink = KeepSink(db, clock)
+    return ImapInbox(settings, sink.keep, sink.checkpoint, clock, **options)
 
 
 # -- fetching ------------------------------------------------------------------------------------
@@ -249,8 +257,7 @@ def test_tls_and_xoauth2_logins(dovecot, imap_user, db):
     assert oauth.fetch_new() == 0 and oauth.state == "connected"
     oauth.close()
     # the system CAs do not know the test certificate, and that is not retried
-    untrusted = ImapInbox(dovecot.inbox(imap_user, security="ssl", port=dovecot.ssl_port), db,
-                          FixedClock(NOW), **FAST)
+    untrusted = imap_inbox(dovecot.inbox(imap_user, security="ssl", port=dovecot.ssl_port), db, **FAST)
     with pytest.raises(ImapUnavailable, match="certificate verify failed"):
         untrusted.fetch_new()
 

@@ -36,7 +36,7 @@ from mailticket.db.session import (
     transaction,
     upgrade,
 )
-from mailticket.inbox.lease import InboxLease
+from mailticket.store.lease import InboxLease
 from mailticket.store.rawmail import claim_raw_ids, keep_raw, pending_raw_ids
 from mailticket.store.tickets import next_ticket_number
 from mailticket.types import RawMail
