@@ -280,7 +280,9 @@ def _ticket_text(data: dict) -> str:
              f"created {data['created_at']}  due {data['due_at']}  closed {data['closed_at'] or '-'}", "",
              "messages:"]
     lines += [f"  {m['date']}  {m['direction']:3} {m['kind']:12} {m['from']} -> {', '.join(m['to'])}"
-              + (f"  [{m['delivery']}]" if "delivery" in m else "") for m in data["messages"]]
+              + (f"  [{m['delivery']}]" if "delivery" in m else "")
+              + "".join(f"  refused {r['recipient']}: {r['answer']}" for r in m.get("refused", ()))
+              for m in data["messages"]]
     lines += ["", "events:"]
     lines += [f"  {e['at']}  {e['type']:12} {e['by']}  {e['detail']}" for e in data["events"]]
     return "\n".join(lines)
@@ -363,6 +365,10 @@ def _status_text(data: dict) -> str:
     lines.append(f"outbox: {data['outbox_queued']} queued, {data['outbox_failed']} failed; "
                  f"inbox: {data['pending']} pending, {data['quarantined']} quarantined; "
                  f"{data['tickets_open']} open tickets")
+    if data["sending_paused_until"]:
+        lines.append(f"sending paused by the mail server until {data['sending_paused_until']}")
+    lines += [f"refused: outbox {r['outbox']} ({r['kind']}) {r['recipient']}: {r['answer']}"
+              for r in data["outbox_refused"]]
     return "\n".join(lines)
 
 

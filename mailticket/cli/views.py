@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from mailticket.core.sla import CLOCK_STOPPED, clock_runs
 from mailticket.db import models
+from mailticket.outgoing.send import PAUSE_KEY
 from mailticket.types import KEPT_KINDS, Status, ticket_token
 
 
@@ -46,6 +47,9 @@ def _message_json(message: models.Message, tz: tzinfo) -> dict:
         data["delivery"] = message.outbox.status
         if message.outbox.last_error:
             data["delivery_error"] = message.outbox.last_error
+        if message.outbox.refused:  # recipients the server refused, each with its answer
+            data["refused"] = [{"recipient": address, "answer": answer}
+                               for address, answer in json.loads(message.outbox.refused).items()]
     return data
 
 
@@ -125,7 +129,22 @@ def status(factory) -> dict:
             "daemons": [json.loads(row.value) for row in rows],  # each with "updated": stale = gone
             "outbox_queued": count(models.Outbox, models.Outbox.status == "queued"),
             "outbox_failed": count(models.Outbox, models.Outbox.status == "failed"),
+            "outbox_refused": refused_recipients(session),
+            "sending_paused_until": _meta(session, PAUSE_KEY),
             "pending": count(models.RawMail, models.RawMail.state == "pending"),
             "quarantined": count(models.RawMail, models.RawMail.state == "quarantined"),
             "tickets_open": count(models.Ticket, models.Ticket.status != Status.CLOSED),
         }
+
+
+def refused_recipients(session: Session, limit: int = 20) -> list[dict]:
+    """The newest rows with refused recipients: which mail, who, and the server's answer."""
+    rows = session.scalars(select(models.Outbox).where(models.Outbox.refused.is_not(None))
+                           .order_by(models.Outbox.id.desc()).limit(limit))
+    return [{"outbox": row.id, "kind": row.kind, "recipient": address, "answer": answer}
+            for row in rows for address, answer in json.loads(row.refused).items()]
+
+
+def _meta(session: Session, key: str) -> str | None:
+    row = session.get(models.Meta, key)
+    return row.value if row else None

@@ -11,9 +11,11 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from collections import Counter
+from datetime import UTC, datetime, timedelta
 from email import policy
+
+import pytest
 
 from tests.conftest import Helpdesk, make_mail
 
@@ -99,3 +101,98 @@ def test_a_second_worker_on_one_sqlite_file_is_refused_and_a_killed_ones_lock_is
         stop_daemon(second)
     assert desk.cli("ingest", str(folder)).returncode == 0
     assert count(tmp_path / "mailticket.db", "SELECT count(*) FROM tickets") == 2
+
+
+# == partial refusals =============================================================================
+
+
+def staff_desk(tmp_path, sink) -> Helpdesk:
+    from tests.integration.mailcheck import STAFF_TOML
+
+    return Helpdesk(tmp_path, smtp=sink.smtp_toml(), extra=STAFF_TOML)
+
+
+def kinds_at(sink) -> Counter:
+    return Counter(email.message_from_bytes(m.data)["X-Mailticket-Kind"] for m in sink.messages)
+
+
+def test_a_refused_staff_address_is_kept_on_the_row_shown_and_told_to_coordinators_once(tmp_path, smtp_sink):
+    answer = "550 5.1.1 The email account that you tried to reach does not exist"
+    smtp_sink.refuse["sari@lampungprov.go.id"] = answer
+    desk = staff_desk(tmp_path, smtp_sink)
+    desk.cli("ingest", str(desk.write("1.eml", report(1))))
+    desk.cli("ingest", str(desk.write("2.eml", report(2))))
+
+    shown = desk.json("tickets", "show", "1")
+    [notified] = [m for m in shown["messages"] if "sari@lampungprov.go.id" in m["to"]]
+    assert notified["delivery"] == "sent"  # rina got it: sending it again would repeat it for her
+    assert notified["refused"] == [{"recipient": "sari@lampungprov.go.id", "answer": answer}]
+    assert "refused sari@lampungprov.go.id: 550 5.1.1" in desk.cli("tickets", "show", "1").stdout
+    status = desk.json("status")
+    assert {(r["recipient"], r["answer"]) for r in status["outbox_refused"]} == {("sari@lampungprov.go.id",
+                                                                                  answer)}
+    assert "refused: outbox" in desk.cli("status", check=False).stdout
+    # the coordinators heard of it once, in Indonesian, though both tickets' mail was refused for sari
+    desk.cli("run", "--once")
+    told = [m for m in smtp_sink.messages
+            if email.message_from_bytes(m.data)["X-Mailticket-Kind"] == "refused"]
+    assert len(told) == 1 and told[0].rcpt_tos == ["koord@lampungprov.go.id"]
+    text = email.message_from_bytes(told[0].data, policy=policy.default).get_content()
+    flat = " ".join(text.split())
+    assert "sari@lampungprov.go.id" in flat and answer in flat and "menolak alamat staf" in flat
+
+
+# == a server that takes no more mail for now =====================================================
+
+DAILY_LIMIT = "550 5.4.5 Daily user sending limit exceeded. For more information, go to 5.4.5 https://support.google.com"
+
+
+def test_gmails_daily_limit_pauses_the_whole_queue_until_the_next_day_and_fails_nothing(tmp_path, smtp_sink):
+    smtp_sink.answers["mail"] = DAILY_LIMIT
+    desk = staff_desk(tmp_path, smtp_sink)
+    db = tmp_path / "mailticket.db"
+    proc = desk.cli("ingest", *(str(desk.write(f"{i}.eml", report(i))) for i in range(3)))
+    queued = count(db, "SELECT count(*) FROM outbox")
+    assert count(db, "SELECT count(*) FROM outbox WHERE status = 'queued'") == queued >= 3
+    assert count(db, "SELECT count(*) FROM outbox WHERE attempts > 0") == 0  # the limit is no attempt
+    assert count(db, "SELECT count(*) FROM outbox WHERE next_attempt_at < date('now', '+1 day') "
+                     "AND kind != 'refused'") == 0
+    assert count(db, "SELECT count(*) FROM outbox WHERE kind = 'refused'") == 1  # told once, sent after the pause
+    assert proc.stderr.count("takes no more mail until") == 1
+    tries = smtp_sink.connections
+    status = desk.json("status")
+    assert status["sending_paused_until"].startswith(str(datetime.now(UTC).date() + timedelta(days=1)))
+    proc = desk.cli("run", "--once")  # paused: not even a connection
+    assert smtp_sink.connections == tries and "takes no more mail" not in proc.stderr
+    # the next day: everything goes, each once, the coordinators told once
+    del smtp_sink.answers["mail"]
+    with sqlite3.connect(db) as conn:
+        conn.execute("DELETE FROM meta WHERE key = 'send:paused_until'")
+        conn.execute("UPDATE outbox SET next_attempt_at = '2000-01-01 00:00:00.000000'")
+    desk.cli("run", "--once")
+    assert count(db, "SELECT count(*) FROM outbox WHERE status != 'sent'") == 0
+    assert max(by_message_id(smtp_sink).values()) == 1
+    assert kinds_at(smtp_sink)["refused"] == 1 and kinds_at(smtp_sink)["ack"] == 3
+
+
+@pytest.mark.parametrize(("stage", "answer"), [("data", "421 4.7.0 Try again later, closing connection."),
+                                               ("mail", "454 4.7.0 Too many login attempts, please try later"),
+                                               ("rcpt", DAILY_LIMIT)])
+def test_throttling_answers_stop_the_chunk_and_count_no_attempt(smtp_sink, db, stage, answer):
+    from mailticket.clock import FixedClock
+    from mailticket.outgoing.send import send_queued
+    from mailticket.outgoing.smtp import SmtpTransport
+    from tests.integration.test_smtp import NOW, outbox, queue, row
+
+    smtp_sink.answers[stage] = answer
+    queue(db, [row(n) for n in range(1, 6)])
+    report = send_queued(db, SmtpTransport(smtp_sink.settings()), FixedClock(NOW))
+    assert (report.sent, report.failed, report.deferred) == (0, 0, 5)
+    assert str(report.throttled) == answer and report.paused_until > NOW
+    assert len(smtp_sink.messages) == 0
+    assert all(r.status == "queued" and r.attempts == 0 and r.next_attempt_at == report.paused_until
+               and r.last_error == answer for r in outbox(db))
+    daily = stage == "rcpt"
+    assert report.paused_until == (datetime(2026, 11, 26, tzinfo=UTC) if daily else NOW + timedelta(minutes=5))
+    assert send_queued(db, SmtpTransport(smtp_sink.settings()), FixedClock(NOW)).paused_until == \
+        report.paused_until

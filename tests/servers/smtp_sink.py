@@ -6,7 +6,11 @@ code under test shows up in the recipients' IMAP mailboxes.
 
   python tests/servers/smtp_sink.py --listen 127.0.0.1:10025 --maildir /tmp/x/sink \
       [--lmtp 127.0.0.1:10024] [--auth user:pass ...] [--starttls CERT KEY] \
-      [--pidfile FILE]
+      [--pidfile FILE] [--delay 0.1] [--answer mail="550 5.4.5 Daily user sending limit exceeded"]
+
+--delay makes it take that long per mail (a real server's pace); --answer STAGE=REPLY answers
+every MAIL, RCPT or DATA with REPLY instead (Gmail's daily limit, "421 4.7.0 Try again later",
+"454 4.7.0 ...").
 
 Prints "READY 127.0.0.1:PORT" on stdout once listening (port 0 = pick one).
 SIGTERM/SIGINT stop it.  Needs: pip install aiosmtpd
@@ -26,16 +30,31 @@ from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 
 
 class SinkHandler:
-    def __init__(self, maildir, lmtp=None):
+    def __init__(self, maildir, lmtp=None, delay=0.0, answers=None):
         self.md = mailbox.Maildir(maildir, create=True)
         self.lmtp = lmtp
+        self.delay = delay
+        self.answers = answers or {}  # stage (mail, rcpt, data) -> reply instead of accepting
         self.count = 0
 
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):
+        if "mail" in self.answers:
+            return self.answers["mail"]
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
+
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if "rcpt" in self.answers:
+            return self.answers["rcpt"]
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        if "data" in self.answers:
+            return self.answers["data"]
         raw = envelope.original_content or envelope.content
         if isinstance(raw, str):
             raw = raw.encode("utf-8", "surrogateescape")
@@ -90,13 +109,17 @@ async def main():
     ap.add_argument("--auth", action="append", default=[], help="USER:PASS accepted for AUTH")
     ap.add_argument("--starttls", nargs=2, metavar=("CERT", "KEY"))
     ap.add_argument("--pidfile")
+    ap.add_argument("--delay", type=float, default=0.0, help="seconds taken per mail")
+    ap.add_argument("--answer", action="append", default=[], metavar="STAGE=REPLY",
+                    help="answer every MAIL, RCPT or DATA with REPLY")
     a = ap.parse_args()
+    answers = dict(item.split("=", 1) for item in a.answer)
     host, port = a.listen.rsplit(":", 1)
     lmtp = None
     if a.lmtp:
         lh, lp = a.lmtp.rsplit(":", 1)
         lmtp = (lh, int(lp))
-    handler = SinkHandler(a.maildir, lmtp)
+    handler = SinkHandler(a.maildir, lmtp, a.delay, answers)
     kw = dict(hostname="sink.test", ident="smtp_sink", enable_SMTPUTF8=True,
               data_size_limit=64 * 1024 * 1024)
     if a.auth:
