@@ -195,7 +195,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     app = worker_for(args)
     if args.once:
         app.once = True
-        totals = app.run_once()
+        try:
+            totals = app.run_once()
+        except Exception as exc:  # noqa: BLE001 - a machine fault is told in one line; others go on up
+            return machine_fault(app, exc)
         log.info("run --once: new=%d %s", totals.new, totals.outcomes)
     else:
         app.run()
@@ -207,11 +210,26 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         return EXIT_FAILURE
     app = worker_for(args)
     progress = _progress_printer() if sys.stderr.isatty() else None
-    totals = app.ingest(args.paths, deliver=not args.no_send, progress=progress)
+    try:
+        totals = app.ingest(args.paths, deliver=not args.no_send, progress=progress)
+    except Exception as exc:  # noqa: BLE001 - a machine fault is told in one line; others go on up
+        return machine_fault(app, exc)
     if progress:
         sys.stderr.write("\n")
     log.info("ingest: read=%d new=%d %s", totals.received, totals.new, totals.outcomes)
     return EXIT_OK
+
+
+def machine_fault(app, exc: Exception) -> int:
+    """The store failed (disk full, read-only, locked, connection lost): say so in one line, exit 1.
+    What was not committed stays pending for the next run. Any other error is raised again."""
+    from mailticket.app.faults import cause_line, is_transient, store_location
+
+    if not is_transient(exc):
+        raise exc
+    where = store_location(app.settings.database_url)
+    print(f"mailticket: {cause_line(exc, where)}; nothing is lost, run again once fixed", file=sys.stderr)
+    return EXIT_FAILURE
 
 
 def _progress_printer() -> Callable[[int], None]:

@@ -6,7 +6,9 @@ loopback taking 0.1 s per mail like a real server.
 
 from __future__ import annotations
 
+import contextlib
 import email
+import os
 import signal
 import sqlite3
 import subprocess
@@ -14,6 +16,7 @@ import sys
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from email import policy
+from pathlib import Path
 
 import pytest
 
@@ -196,3 +199,71 @@ def test_throttling_answers_stop_the_chunk_and_count_no_attempt(smtp_sink, db, s
     assert report.paused_until == (datetime(2026, 11, 26, tzinfo=UTC) if daily else NOW + timedelta(minutes=5))
     assert send_queued(db, SmtpTransport(smtp_sink.settings()), FixedClock(NOW)).paused_until == \
         report.paused_until
+
+
+# == a full disk ===================================================================================
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 4 MB tmpfs for the database (mounting needs root: CI runs as root, so it never skips there)."""
+    folder = tmp_path / "disk"
+    folder.mkdir()
+    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(folder)], capture_output=True,
+                          text=True)
+    if proc.returncode != 0:
+        if os.environ.get("CI"):
+            pytest.fail(f"cannot mount a tmpfs in CI: {proc.stderr.strip()}")
+        pytest.skip(f"cannot mount a tmpfs here (needs root): {proc.stderr.strip()}")
+    yield folder
+    subprocess.run(["umount", "-l", str(folder)], check=False)
+
+
+def fill(folder) -> Path:
+    """Fill the file system of `folder` to the last byte; returns the filler file."""
+    filler = folder / "filler"
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT)
+    try:
+        for size in (1 << 16, 1 << 12, 1 << 9, 1):
+            with contextlib.suppress(OSError):
+                while True:
+                    os.write(fd, b"\0" * size)
+    finally:
+        os.close(fd)
+    return filler
+
+
+def test_a_full_disk_is_named_nothing_is_lost_and_the_daemon_recovers_by_itself(tmp_path, small_disk):
+    from tests.integration.test_faults import start_daemon, stop_daemon, wait_until
+
+    desk = Helpdesk(tmp_path, poll="1s")
+    desk.config.write_text(desk.config.read_text().replace("sqlite:///mailticket.db", "sqlite:///disk/mt.db"))
+    db = small_disk / "mt.db"
+    desk.cli("ingest", str(desk.write("000.eml", report(0))))
+    filler = fill(small_disk)
+    # ingest: one line naming the cause and the place, exit 1, nothing kept half
+    paths = [str(desk.write(f"{i:03d}.eml", report(i))) for i in range(1, 21)]
+    proc = desk.cli("-q", "ingest", *paths, check=False)
+    assert proc.returncode == 1
+    told = [line for line in proc.stderr.splitlines() if line.startswith("mailticket: ")]
+    assert told == [f"mailticket: disk full: {small_disk}; nothing is lost, run again once fixed"], proc.stderr
+    assert count(db, "SELECT count(*) FROM raw_mail") == 1
+    filler.unlink()
+    desk.cli("ingest", *paths)
+    assert count(db, "SELECT count(*) FROM tickets") == 21
+    # the daemon: the disk fills while it runs, it says why, keeps the mail in the inbox, and goes on
+    log = tmp_path / "daemon.log"
+    proc = start_daemon(desk.config, tmp_path, log)
+    try:
+        filler = fill(small_disk)
+        for i in range(21, 26):
+            desk.deliver(report(i))
+        wait_until(lambda: f"disk full: {small_disk}" in log.read_text(), 30, "the cause in the log")
+        assert count(db, "SELECT count(*) FROM raw_mail") == 21
+        filler.unlink()
+        wait_until(lambda: count(db, "SELECT count(*) FROM tickets") == 26, 60, "recovery")
+        wait_until(lambda: len(desk.sent("ack")) == 26, 30, "every ack")
+    finally:
+        stop_daemon(proc)
+    assert count(db, "SELECT count(*) FROM quarantine") == 0
+    assert count(db, "SELECT count(*) FROM raw_mail WHERE state != 'ticket'") == 0
