@@ -1,4 +1,6 @@
-"""Staff work tickets from their mail client: notifications, tags, relays, closing (real CLI + SQLite)."""
+"""Staff work tickets from their mail client, end to end (real CLI + SQLite): the mail as staff and
+reporters receive it. Which tag, sender role and ticket status leads to which change and which mail is
+tested without a database, row by row, in tests/unit/test_decide.py."""
 
 from __future__ import annotations
 
@@ -85,42 +87,6 @@ def test_close_tag_closes_and_sends_the_closing_notification(desk):
     assert read(closing)["To"] == "budi@example.co.id"
 
 
-@pytest.mark.parametrize("tag", ["#selesai", "#close", "  #TUTUP  "])
-def test_close_aliases(desk, tag):
-    open_ticket(desk)
-    ingest(desk, staff_mail(f"Sudah beres.\n{tag}\n"))
-    assert desk.json("tickets", "show", "LPSE#1")["status"] == "closed"
-
-
-def test_note_reaches_nobody_outside(desk):
-    open_ticket(desk)
-    before = len(desk.sent())
-    ingest(desk, staff_mail("#catatan\nSudah dicek di server, menunggu vendor aplikasi."))
-    ticket = desk.json("tickets", "show", "LPSE#1")
-    assert len(desk.sent()) == before
-    assert kinds(ticket)[-1] == "note"
-    assert ticket["events"][-1]["type"] == "note" and "menunggu vendor" in ticket["events"][-1]["detail"]
-
-
-def test_category_and_assign_in_one_mail(desk):
-    before = open_ticket(desk)
-    ingest(desk, staff_mail("#kategori permintaan\n#tugaskan sari\n"))
-    ticket = desk.json("tickets", "show", "LPSE#1")
-    assert ticket["category"] == "permintaan" and ticket["category_source"] == "staff"
-    assert ticket["due_at"] != before["due_at"]
-    assert ticket["assignee"] == "sari@lampungprov.go.id"
-    assert desk.sent("relay") == []  # nothing but tags: nothing to relay
-
-
-def test_take_assigns_the_sender_and_follow_ups_go_to_the_assignee_only(desk):
-    open_ticket(desk)
-    ingest(desk, staff_mail("#ambil"))
-    assert desk.json("tickets", "show", "LPSE#1")["assignee"] == "rina@lampungprov.go.id"
-    ingest(desk, make_mail("Re: [LPSE#1] Tidak bisa login", "Sudah saya coba, masih gagal."))
-    latest = read(desk.sent("notification")[-1])
-    assert latest["To"] == "rina@lampungprov.go.id"
-
-
 def test_escalate_marks_and_mails_the_coordinators(desk):
     open_ticket(desk)
     ingest(desk, staff_mail("#eskalasi perlu koordinasi dengan LKPP\n"))
@@ -129,17 +95,6 @@ def test_escalate_marks_and_mails_the_coordinators(desk):
     [mail] = desk.sent("escalation")
     assert read(mail)["To"] == "koord@lampungprov.go.id"
     assert "perlu koordinasi dengan LKPP" in body(mail)
-
-
-def test_wait_pauses_and_a_reporter_answer_resumes(desk):
-    open_ticket(desk)
-    ingest(desk, staff_mail("Mohon kirimkan tangkapan layar errornya.\n#tunggu"))
-    waiting = desk.json("tickets", "show", "LPSE#1")
-    assert waiting["status"] == "waiting"
-    ingest(desk, make_mail("Re: [LPSE#1] Tidak bisa login", "Terlampir tangkapan layarnya."))
-    ticket = desk.json("tickets", "show", "LPSE#1")
-    assert ticket["status"] == "open"
-    assert ticket["due_at"] >= waiting["due_at"]
 
 
 def test_unknown_or_invalid_tag_changes_nothing_and_answers_the_sender(desk):
@@ -166,13 +121,6 @@ def test_forged_staff_mail_steers_nothing(desk):
     assert desk.sent("closing") == [] and desk.sent("relay") == []
 
 
-def test_tags_in_quotes_or_prose_are_not_commands(desk):
-    open_ticket(desk)
-    text = "Nanti saya #tutup setelah dicek.\n\n> #tutup\n> lama\n"
-    ingest(desk, staff_mail(text))
-    assert desk.json("tickets", "show", "LPSE#1")["status"] == "open"
-
-
 def test_html_only_reply_with_a_tag_in_its_own_div(desk):
     open_ticket(desk)
     html = ('<div dir="ltr"><div>Sudah kami reset, silakan coba lagi.</div><div>#selesai</div></div>'
@@ -181,37 +129,3 @@ def test_html_only_reply_with_a_tag_in_its_own_div(desk):
     ticket = desk.json("tickets", "show", "LPSE#1")
     assert ticket["status"] == "closed"
     assert "Sudah kami reset" in body(desk.sent("closing")[0])
-
-
-def test_reporter_reply_reopens_a_recently_closed_ticket(desk):
-    open_ticket(desk)
-    ingest(desk, staff_mail("#tutup\nselesai"))
-    ingest(desk, make_mail("Re: [LPSE#1] Tidak bisa login", "Maaf, ternyata masih gagal."))
-    ticket = desk.json("tickets", "show", "LPSE#1")
-    assert ticket["status"] == "open" and ticket["closed_at"] is None
-    assert "reopened" in [e["type"] for e in ticket["events"]]
-
-
-def test_reporter_reply_long_after_closing_opens_a_new_ticket(desk):
-    desk.config.write_text(desk.config.read_text().replace('reopen_window = "7d"', 'reopen_window = "0s"'))
-    open_ticket(desk)
-    ingest(desk, staff_mail("#tutup\nselesai"))
-    ingest(desk, make_mail("Re: [LPSE#1] Tidak bisa login", "Ada masalah baru lagi, gk bisa login."))
-    assert desk.json("tickets", "show", "LPSE#1")["status"] == "closed"
-    second = desk.json("tickets", "show", "LPSE#2")
-    assert "LPSE#1" in second["events"][0]["detail"]
-
-
-def test_reopen_tag(desk):
-    open_ticket(desk)
-    ingest(desk, staff_mail("#tutup\nselesai"))
-    ingest(desk, staff_mail("#buka"))
-    assert desk.json("tickets", "show", "LPSE#1")["status"] == "open"
-
-
-def test_coordinator_note_is_recorded(desk):
-    open_ticket(desk)
-    ingest(desk, staff_mail("#catatan\nSaran: hubungi tim SPSE pusat.", sender="Koord <koord@lampungprov.go.id>"))
-    ticket = desk.json("tickets", "show", "LPSE#1")
-    assert ticket["events"][-1]["by"] == "koord@lampungprov.go.id"
-    assert "hubungi tim SPSE" in ticket["events"][-1]["detail"]
