@@ -3,6 +3,8 @@
 Both drains are killed over and over: `mailticket ingest` on a folder and `mailticket run --once` on
 the Maildir inbox, 500 messages each (a quarter of them replies by token) arriving 50 at a time, at
 least 20 kills each (while starting, fetching, processing or sending), then one run to the end.
+And the daemon: `mailticket run` on a Dovecot inbox sending through a sink that takes 0.1 s per mail,
+killed 20 times while 300 reports arrive: at most the one ack in hand is repeated per kill.
 """
 
 from __future__ import annotations
@@ -17,7 +19,10 @@ import time
 from collections import Counter
 from email import policy
 
+import pytest
+
 from tests.conftest import make_mail
+from tests.servers.fixtures import daemon_config
 
 TOTAL = 500
 PART = 50  # messages added after each run that was let finish
@@ -109,3 +114,56 @@ def test_sigkill_mid_run_once_on_a_maildir_then_rerun_accounts_for_every_message
     assert list((helpdesk.inbox / "new").iterdir()) == []
     done = list((helpdesk.inbox / "cur").iterdir())
     assert len(done) == n and all(p.name.endswith(":2,S") for p in done)
+
+
+# == the daemon killed while it sends through a real-paced SMTP server =============================
+
+RUN_KILLS = 20
+RUN_TOTAL = 300
+
+
+@pytest.mark.slow
+def test_sigkill_of_run_while_mail_arrives_over_imap_repeats_at_most_one_ack_per_kill(tmp_path, dovecot, imap_user,
+                                                                                      smtp_sink):
+    """20 SIGKILLs of `mailticket run` (Dovecot inbox, a sink taking 0.1 s per mail) while 300 reports
+    arrive: every report acknowledged, at most the mail in hand repeated per kill, all accounted."""
+    smtp_sink.data_delay = 0.1
+    config = daemon_config(tmp_path / "mt.toml", dovecot, imap_user, smtp_sink, poll="1s")
+    cmd = [sys.executable, "-m", "mailticket.cli", "--config", str(config), "-q", "run"]
+    rng = random.Random(16)
+    sent = 0
+    for _ in range(RUN_KILLS):
+        for i in range(sent, sent + RUN_TOTAL // RUN_KILLS):
+            dovecot.append("INBOX", _message(i), user=imap_user)
+        sent += RUN_TOTAL // RUN_KILLS
+        proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(rng.uniform(0.8, 2.5))  # start-up, fetching, processing or sending
+        proc.send_signal(signal.SIGKILL)
+        assert proc.wait(timeout=10) == -signal.SIGKILL
+    db = tmp_path / "mt.db"
+    tickets = RUN_TOTAL - RUN_TOTAL // 4
+    proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while _count(db, "SELECT count(*) FROM outbox WHERE status = 'sent' AND kind = 'ack'") < tickets:
+            assert time.monotonic() < deadline, "the last daemon did not send every ack in 60 s"
+            time.sleep(0.2)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+    acks = Counter()
+    for received in smtp_sink.messages:
+        msg = email.message_from_bytes(received.data, policy=policy.default)
+        if msg["X-Mailticket-Kind"] == "ack":
+            acks[(msg["In-Reply-To"], msg["Message-ID"])] += 1
+    repeats = sum(acks.values()) - len(acks)
+    rows = _count(db, "SELECT count(*) FROM outbox")
+    print(f"\nkill loop: {RUN_KILLS} kills, {RUN_TOTAL} reports, {len(smtp_sink.messages)} mails at the sink for "
+          f"{rows} outbox rows, {sum(acks.values())} acks for {len(acks)} ack rows, {repeats} repeated")
+    assert _count(db, "SELECT count(*) FROM raw_mail") == RUN_TOTAL
+    assert _count(db, "SELECT count(*) FROM raw_mail WHERE state != 'ticket'") == 0
+    assert _count(db, "SELECT count(*) FROM tickets") == tickets
+    assert len(acks) == tickets and len({report for report, _ in acks}) == tickets  # one ack row per report
+    assert repeats <= RUN_KILLS and max(acks.values()) <= 2
+    assert len(smtp_sink.messages) - rows <= RUN_KILLS  # every row at most once more
+    assert _count(db, "SELECT count(*) FROM outbox WHERE status != 'sent'") == 0
