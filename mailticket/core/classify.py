@@ -4,18 +4,18 @@ The rules come from config/rules.toml (read by the caller, handed in as a dict):
 phrases and regexes per category, spam rules and named topics for templates. Here they are
 checked (ConfigError names file and key) and scored; their phrases are compiled and found by
 `phrases` (text folded and cut into tokens once, every phrase found in one pass). Quoted text
-and anything past `max_chars` is not looked at. spam_reason, classify and topics of one mail
-share one scan.
+(cut by `reply.new_text`, as for staff replies) and anything past `max_chars` is not looked at.
+`scan` reads one mail once; spam_reason, classify and topics take that Scan.
 """
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
+from mailticket.core import reply
 from mailticket.core.phrases import (
     Matcher,
     PhraseBook,
@@ -29,14 +29,6 @@ from mailticket.core.phrases import (
 from mailticket.errors import ConfigError
 from mailticket.types import Category, Classification
 
-# Heads of a quoted message (Gmail "Pada ... menulis:", Outlook "Dari: / Dikirim:", "-----Original
-# Message-----"); searched in lower-cased text, and only when one of _QUOTE_KEYS is in it at all.
-_QUOTE_KEYS = ("wrote", "menulis", "original message", "pesan asli", "pesan awal", "__________",
-               "from:", "dari:", "from :", "dari :")
-_QUOTE_HEAD = re.compile(
-    r"^[ \t]*(?:-{2,}[ \t]*(?:original message|pesan asli|pesan awal)|_{10,}[ \t\r]*$"
-    r"|(?:from|dari)[ \t]*:.*\n(?:.*\n){0,2}?[ \t]*(?:sent|dikirim|terkirim|date|tanggal)[ \t]*:)"
-    r"|(?:wrote|menulis)[ \t]*:[ \t\r]*$", re.MULTILINE)
 _NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
 _SETTINGS = {"threshold": 2.0, "subject_factor": 1.5, "spam_threshold": 4.0, "max_chars": 8000}
 _GATE = {"needs_min": 1.0, "needs_own": 0.0, "inherit": 1.0}
@@ -71,7 +63,7 @@ class Gate:
     inherit: float  # then this share of the needed category's score is added
 
 
-@dataclass(frozen=True, eq=False)  # compared and hashed by identity: the scan cache keys on it
+@dataclass(frozen=True)
 class Rules:
     """rules.toml compiled: hand it to classify, spam_reason and topics."""
 
@@ -88,7 +80,7 @@ class Rules:
 
 
 @dataclass(frozen=True)
-class _Seen:
+class Scan:
     """What one mail looks like to the rules: normalised texts and the phrases found in them."""
 
     subject: str
@@ -101,30 +93,18 @@ class _Seen:
 # ---------------------------------------------------------------- what the rules see
 
 
-def _new_text(text: str) -> str:
-    """The reporter's own words in lower-cased `text`: no quoted lines, nothing from a quote head on."""
-    if ">" in text:
-        text = "\n".join(line for line in text.split("\n") if not line.lstrip().startswith(">"))
-    if not any(key in text for key in _QUOTE_KEYS):
-        return text
-    for match in _QUOTE_HEAD.finditer(text):
-        start = text.rfind("\n", 0, match.start()) + 1
-        if text[:start].strip():
-            return text[:start]
-    return text
-
-
-@functools.lru_cache(maxsize=8)  # spam_reason, classify and topics of one mail share one scan
-def _see(subject: str, text: str, rules: Rules) -> _Seen:
+def scan(subject: str, text: str, rules: Rules) -> Scan:
+    """Read one mail for the rules: the subject and the reporter's own words (no quote), folded."""
     subj = fold(subject[:1000])
-    body = _new_text(fold(text[:rules.max_chars]))
+    # a report may open with a pasted or forwarded header: only a quote after the reporter's words cuts
+    body = fold(reply.new_text(text[:rules.max_chars], cut_at_top=False))
     seen_s, seen_b = rules.matcher.find(tokens(subj)), rules.matcher.find(tokens(body))
     if rules.has_regex:
         subj, body = normalise(subj), normalise(body)
-    return _Seen(subj, body, seen_s, seen_b, seen_s | seen_b)
+    return Scan(subj, body, seen_s, seen_b, seen_s | seen_b)
 
 
-def _hit(rule: Rule, seen: _Seen, factor: float) -> float:
+def _hit(rule: Rule, seen: Scan, factor: float) -> float:
     """0 when the rule does not match; `factor` when it matches in the subject; else 1."""
     if rule.with_ and seen.anywhere.isdisjoint(rule.with_):
         return 0.0
@@ -142,7 +122,7 @@ def _hit(rule: Rule, seen: _Seen, factor: float) -> float:
 # ---------------------------------------------------------------- deciding
 
 
-def _contributions(rules: Iterable[Rule], seen: _Seen, factor: float) -> list[tuple[str, str, float]]:
+def _contributions(rules: Iterable[Rule], seen: Scan, factor: float) -> list[tuple[str, str, float]]:
     """(rule name, category, points) for every rule that matched."""
     out = []
     for rule in rules:
@@ -164,9 +144,9 @@ def _apply_gates(scores: dict[str, float], gates: tuple[Gate, ...]) -> set[str]:
     return closed
 
 
-def classify(subject: str, text: str, rules: Rules, default: Category) -> Classification:
+def classify(seen: Scan, rules: Rules, default: Category) -> Classification:
     """The best-scoring category if it reaches the threshold and beats all others; else `default`."""
-    parts = _contributions(rules.rules, _see(subject, text, rules), rules.subject_factor)
+    parts = _contributions(rules.rules, seen, rules.subject_factor)
     scores = {c.value: 0.0 for c in Category}
     for _, cat, points in parts:
         scores[cat] += points
@@ -184,9 +164,9 @@ def classify(subject: str, text: str, rules: Rules, default: Category) -> Classi
     return Classification(default, "default", matched, table)
 
 
-def spam_reason(subject: str, text: str, rules: Rules) -> str | None:
+def spam_reason(seen: Scan, rules: Rules) -> str | None:
     """A short English reason naming the spam rules that matched, or None when it is not spam."""
-    parts = _contributions(rules.spam, _see(subject, text, rules), rules.subject_factor)
+    parts = _contributions(rules.spam, seen, rules.subject_factor)
     score = sum(points for _, _, points in parts)
     if score < rules.spam_threshold:
         return None
@@ -194,9 +174,8 @@ def spam_reason(subject: str, text: str, rules: Rules) -> str | None:
     return f"spam rules matched: {names} (score {score:g} >= {rules.spam_threshold:g})"
 
 
-def topics(subject: str, text: str, rules: Rules) -> tuple[str, ...]:
+def topics(seen: Scan, rules: Rules) -> tuple[str, ...]:
     """Names of the topics (in file order) the mail is about, e.g. ("registration",)."""
-    seen = _see(subject, text, rules)
     return tuple(topic.name for topic in rules.topics if _hit(topic, seen, 1.0))
 
 

@@ -12,13 +12,16 @@ because "#tutup LPSE#12" may be meant for another ticket (only the idioms "ambil
 kembali" pass). Contradicting tags in one reply (close and reopen, close and wait, take and assign,
 two different categories or assignees) are errors too. Whenever errors come back, the caller must
 apply none of the commands: the contract says such a reply changes nothing.
+
+`TAGS` is the one table of tags; `VALID_TAGS_HELP`, written from it, is the help that our mail to
+staff (notification, error reply) prints.
 """
 
 from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 from mailticket.types import Category, Command, CommandError
@@ -27,7 +30,9 @@ NO_ARG, TEXT, CATEGORY, STAFF = "none", "text", "category", "staff"
 
 
 @dataclass(frozen=True)
-class _Tag:
+class Tag:
+    """One command tag: how it is written, what it takes and (for the help in our mail) what it does."""
+
     name: str  # canonical, English
     aliases: tuple[str, ...]  # Indonesian first, then English; all lower-case
     arg: str  # NO_ARG, TEXT, CATEGORY or STAFF
@@ -36,22 +41,23 @@ class _Tag:
     idioms: frozenset[str] = frozenset()  # words allowed after a NO_ARG tag
 
 
-_TAGS = (
-    _Tag("close", ("tutup", "selesai", "close"), NO_ARG, "",
+# The one table of tags: parse_commands reads it, and the help in our mail to staff is written from it.
+TAGS = (
+    Tag("close", ("tutup", "selesai", "close"), NO_ARG, "",
          "tutup tiket; balasan ini dikirim ke pelapor sebagai pemberitahuan penutupan"),
-    _Tag("escalate", ("eskalasi", "escalate"), TEXT, "[keterangan]", "teruskan tiket ke koordinator"),
-    _Tag("category", ("kategori", "category"), CATEGORY, "X",
+    Tag("escalate", ("eskalasi", "escalate"), TEXT, "[keterangan]", "teruskan tiket ke koordinator"),
+    Tag("category", ("kategori", "category"), CATEGORY, "X",
          "ubah kategori menjadi X: gangguan, permasalahan atau permintaan"),
-    _Tag("assign", ("tugaskan", "assign"), STAFF, "X", "tugaskan tiket ke staf X (nama atau alamat e-mail)"),
-    _Tag("take", ("ambil", "take"), NO_ARG, "", "tugaskan tiket ke Anda sendiri", frozenset({"alih"})),
-    _Tag("note", ("catatan", "note"), TEXT, "[teks]",
+    Tag("assign", ("tugaskan", "assign"), STAFF, "X", "tugaskan tiket ke staf X (nama atau alamat e-mail)"),
+    Tag("take", ("ambil", "take"), NO_ARG, "", "tugaskan tiket ke Anda sendiri", frozenset({"alih"})),
+    Tag("note", ("catatan", "note"), TEXT, "[teks]",
          "catatan internal; balasan ini tidak dikirim ke pelapor"),
-    _Tag("wait", ("tunggu", "wait"), TEXT, "[keterangan]",
+    Tag("wait", ("tunggu", "wait"), TEXT, "[keterangan]",
          "menunggu jawaban pelapor; hitungan tenggat waktu berhenti sementara"),
-    _Tag("reopen", ("buka", "reopen"), NO_ARG, "", "buka kembali tiket yang sudah ditutup",
+    Tag("reopen", ("buka", "reopen"), NO_ARG, "", "buka kembali tiket yang sudah ditutup",
          frozenset({"kembali"})),
 )
-_BY_ALIAS = {alias: tag for tag in _TAGS for alias in tag.aliases}
+_BY_ALIAS = {alias: tag for tag in TAGS for alias in tag.aliases}
 
 _CATEGORIES = {
     "gangguan": Category.GANGGUAN,
@@ -70,16 +76,18 @@ _SINGLE_VALUED = frozenset({"category", "assign"})
 _TAG_LINE = re.compile(r"#(?P<word>[^\W\d_][\w-]*)(?P<sep>[.,;:!=]*)(?P<rest>.*)")
 
 
-def _help() -> str:
+def tags_help(tags: Sequence[Tag] = TAGS) -> str:
+    """The help on `tags` that our mail to staff prints: a heading, then "- #tutup / #close: ..." lines.
+
+    No line of it is a tag, so a client that quotes it back without ">" sends no command."""
     lines = ["Tag perintah ditulis di baris tersendiri (huruf besar/kecil sama saja):"]
-    for tag in _TAGS:
-        indonesian = " atau ".join(f"#{alias}" for alias in tag.aliases[:-1])
+    for tag in tags:
         usage = f" {tag.usage}" if tag.usage else ""
-        lines.append(f"- {indonesian}{usage} (#{tag.aliases[-1]}): {tag.meaning}")
+        lines.append(f"- {' / '.join(f'#{alias}' for alias in tag.aliases)}{usage}: {tag.meaning}")
     return "\n".join(lines)
 
 
-VALID_TAGS_HELP: str = _help()
+VALID_TAGS_HELP: str = tags_help()
 
 
 def parse_commands(text: str, staff_names: Collection[str]) -> tuple[list[Command], list[CommandError]]:
@@ -120,7 +128,7 @@ def _split(line: str) -> tuple[str, str] | None:
     return word, re.sub(r"^[:=\-\u2013\u2014\s]+", "", rest).strip()
 
 
-def _known_tag(line: str) -> _Tag | None:
+def _known_tag(line: str) -> Tag | None:
     split = _split(line)
     return _BY_ALIAS.get(split[0].lower()) if split else None
 
@@ -143,7 +151,7 @@ def _unknown(word: str) -> str:
     return f"{reason} (maksud Anda #{close[0]}?)" if close else reason
 
 
-def _argument(tag: _Tag, word: str, arg: str, staff: set[str]) -> tuple[str, str]:
+def _argument(tag: Tag, word: str, arg: str, staff: set[str]) -> tuple[str, str]:
     """(normalised argument, "") or ("", why it is wrong)."""
     if tag.arg == TEXT:
         return arg, ""

@@ -1,9 +1,11 @@
 """Outgoing mail text: values about a ticket -> Rendered(kind, subject, text, html), via Jinja templates.
 
 One Renderer per process: the Jinja Environment is built once (StrictUndefined, autoescape
-for .html only) and each template is compiled once. User text (subjects, bodies, names)
+for .html only) and each template is compiled once; `preload` compiles them all at start-up and
+names the file and line of a broken one (ConfigError). User text (subjects, bodies, names)
 only ever enters as template variables, so Jinja syntax inside it is printed, not run.
-Dates are written in Indonesian in the helpdesk's time zone; no locale is consulted.
+Dates, durations and labels are written in Indonesian by `locale_id`; the help on command tags
+comes from `commands.VALID_TAGS_HELP`.
 """
 
 from __future__ import annotations
@@ -11,31 +13,40 @@ from __future__ import annotations
 import re
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, tzinfo
+from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from zoneinfo import ZoneInfo
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template, select_autoescape
+from jinja2 import (
+    Environment,
+    FileSystemLoader,
+    StrictUndefined,
+    Template,
+    TemplateSyntaxError,
+    select_autoescape,
+)
 
+from mailticket.core.commands import VALID_TAGS_HELP
 from mailticket.core.digest import DigestContext
+from mailticket.errors import ConfigError
+from mailticket.outgoing.locale_id import (
+    category_label,
+    event_label,
+    format_date,
+    format_datetime,
+    format_duration,
+    format_size,
+    status_label,
+)
 from mailticket.types import Attachment, CommandError, Outgoing
 
 if TYPE_CHECKING:
     from mailticket.config import Settings
 
-DAYS = ("Senin", "Selasa", "Rabu", "Kamis", "Jumat", "Sabtu", "Minggu")
-MONTHS = ("Januari", "Februari", "Maret", "April", "Mei", "Juni", "Juli", "Agustus", "September",
-          "Oktober", "November", "Desember")
-DEFAULT_TARGETS = {"gangguan": timedelta(days=3), "permasalahan": timedelta(days=1),
-                   "permintaan": timedelta(hours=1)}
-STATUS_LABELS = {"new": "baru", "open": "diproses", "waiting": "menunggu pelapor",
-                 "escalated": "dieskalasi", "closed": "selesai"}
-EVENT_LABELS = {"created": "tiket dibuat", "reply": "balasan pelapor", "staff_reply": "balasan petugas",
-                "note": "catatan internal", "relay": "balasan diteruskan ke pelapor", "closed": "ditutup",
-                "reopened": "dibuka kembali", "escalated": "dieskalasi", "assigned": "ditugaskan",
-                "category": "kategori diubah", "waiting": "menunggu pelapor", "warning": "peringatan SLA",
-                "breach": "melewati target"}
+# the templates the methods below (and refusals.py) render; preload checks that each one is there
+NEEDED = ("ack.txt", "ack.html", "notification.txt", "relay.txt", "closing.txt", "error.txt",
+          "escalation.txt", "warning.txt", "breach.txt", "digest.txt", "digest.html", "watchdog.txt",
+          "refused.txt")
 _SUBJECT_LABELS = {"error": "Perintah tidak dijalankan", "escalation": "Eskalasi",
                    "warning": "Peringatan SLA", "breach": "Lewat target"}
 
@@ -46,15 +57,6 @@ class CategoryView:
     label: str  # for people: "Gangguan layanan"
     meaning: str  # one plain sentence
     target: str  # "3 hari"
-
-
-_CATEGORIES = {
-    "gangguan": ("Gangguan layanan", "ada layanan yang terganggu atau tidak berjalan sebagaimana mestinya"),
-    "permasalahan": ("Permasalahan", "masalah yang dapat menghambat layanan dalam waktu dekat, "
-                                     "misalnya karena batas waktu tender"),
-    "permintaan": ("Permintaan layanan", "permintaan terkait akun, password, persyaratan, "
-                                         "atau cara penggunaan aplikasi"),
-}
 
 
 @dataclass(frozen=True)
@@ -88,27 +90,6 @@ class HistoryEntry:
 
 
 @dataclass(frozen=True)
-class TagHelp:
-    tags: tuple[str, ...]
-    arg: str  # "" or a placeholder such as "X"
-    effect: str
-
-
-COMMAND_TAGS = (
-    TagHelp(("#tutup", "#selesai", "#close"), "", "tutup tiket; pelapor menerima balasan Anda"),
-    TagHelp(("#eskalasi", "#escalate"), "[keterangan]", "teruskan ke koordinator"),
-    TagHelp(("#kategori", "#category"), "X", "ganti kategori: gangguan, permasalahan, permintaan"),
-    TagHelp(("#tugaskan", "#assign"), "X", "tugaskan ke petugas X (nama atau alamat email)"),
-    TagHelp(("#ambil", "#take"), "", "tugaskan ke diri Anda sendiri"),
-    TagHelp(("#catatan", "#note"), "[teks]", "catatan internal; tidak dikirim ke pelapor"),
-    TagHelp(("#tunggu", "#wait"), "[keterangan]", "menunggu jawaban pelapor; waktu SLA berhenti"),
-    TagHelp(("#buka", "#reopen"), "", "buka kembali tiket"),
-)
-
-Tags = str | Sequence[TagHelp]
-
-
-@dataclass(frozen=True)
 class Rendered:
     kind: str
     subject: str
@@ -124,11 +105,11 @@ class Rendered:
 class Renderer:
     """The templates folder, compiled once; one method per outgoing kind."""
 
-    def __init__(self, templates_path: Path, *, helpdesk_name: str = "Helpdesk LPSE Provinsi Lampung",
-                 helpdesk_address: str = "provlampunglpse@gmail.com", tz: tzinfo | None = None,
-                 targets: Mapping[str, timedelta] | None = None):
-        self.tz = tz or ZoneInfo("Asia/Jakarta")
-        self.targets = dict(DEFAULT_TARGETS if targets is None else targets)
+    def __init__(self, templates_path: Path, *, helpdesk_name: str, helpdesk_address: str, tz: tzinfo,
+                 targets: Mapping[str, timedelta]):
+        self.templates_path = templates_path
+        self.tz = tz
+        self.targets = dict(targets)
         self.helpdesk = {"name": helpdesk_name, "address": helpdesk_address}
         escape_html = select_autoescape(enabled_extensions=("html",), default_for_string=False, default=False)
         self.env = Environment(
@@ -153,10 +134,10 @@ class Renderer:
                             size_limit=format_size(size_limit) if size_limit else "")
 
     def notification(self, *, ticket: TicketView, body: str, attachments: Sequence[Attachment] = (),
-                     needs_review: bool = False, tags: Tags = COMMAND_TAGS) -> Rendered:
-        """To staff: a new ticket with the report's text and the command tags."""
+                     needs_review: bool = False, tags: str = VALID_TAGS_HELP) -> Rendered:
+        """To staff: a new ticket with the report's text and the help on command tags."""
         return self._render("notification", ticket, body=body, attachments=tuple(attachments),
-                            needs_review=needs_review, tags=_tags(tags))
+                            needs_review=needs_review, tags=tags)
 
     def relay(self, *, ticket: TicketView, body: str, staff_name: str = "") -> Rendered:
         """A staff reply, cleaned by the caller, to the reporter."""
@@ -167,12 +148,9 @@ class Renderer:
         return self._render("closing", ticket, body=body, staff_name=staff_name)
 
     def error(self, *, ticket: TicketView, errors: Sequence[CommandError],
-              tags: Tags = COMMAND_TAGS) -> Rendered:
-        """To a staff member whose reply had a bad command: each line and why, and the valid tags.
-
-        tags: TagHelp rows, or a ready help text such as commands.VALID_TAGS_HELP (printed as it is).
-        """
-        return self._render("error", ticket, errors=tuple(errors), tags=_tags(tags))
+              tags: str = VALID_TAGS_HELP) -> Rendered:
+        """To a staff member whose reply had a bad command: each line and why, and the help on tags."""
+        return self._render("error", ticket, errors=tuple(errors), tags=tags)
 
     def escalation(self, *, ticket: TicketView, text: str, history: Sequence[HistoryEntry] = (),
                    by: str = "") -> Rendered:
@@ -207,7 +185,7 @@ class Renderer:
     # --- helpers ---------------------------------------------------------------------------------
 
     def category(self, name: str) -> CategoryView:
-        label, meaning = _CATEGORIES.get(name, (name.capitalize(), ""))
+        label, meaning = category_label(name)
         target = self.targets.get(name)
         return CategoryView(name, label, meaning, format_duration(target) if target else "")
 
@@ -216,9 +194,24 @@ class Renderer:
         return "-" if moment is None else format_datetime(moment, self.tz)
 
     def preload(self) -> None:
-        """Compile every template now, so a broken one fails at start-up rather than mid-mail."""
-        for name in self.env.list_templates():
-            self._template(name)
+        """Compile every template now, so that a broken one stops start-up rather than a mail.
+
+        ConfigError names the file and line of a template that does not compile, a template that a
+        kind needs and the folder lacks, or the folder when it is missing."""
+        if not self.templates_path.is_dir():
+            raise ConfigError(str(self.templates_path), "templates folder not found")
+        names = self.env.list_templates(extensions=("txt", "html"))
+        missing = sorted(set(NEEDED) - set(names))
+        if missing:
+            raise ConfigError(str(self.templates_path / missing[0]), "template not found")
+        for name in names:
+            try:
+                self._template(name)
+            except TemplateSyntaxError as exc:
+                where = f"{exc.filename or self.templates_path / name}:{exc.lineno}"
+                raise ConfigError(where, f"template does not compile: {exc.message}") from None
+            except UnicodeDecodeError as exc:
+                raise ConfigError(str(self.templates_path / name), f"not UTF-8 text: {exc}") from None
 
     def _template(self, name: str) -> Template:
         template = self._templates.get(name)
@@ -234,12 +227,8 @@ class Renderer:
         return Rendered(kind, subject_line(ticket, _SUBJECT_LABELS.get(kind, "")), text, body_html)
 
 
-def _tags(tags: Tags) -> str | tuple[TagHelp, ...]:
-    return tags if isinstance(tags, str) else tuple(tags)
-
-
 def _labelled(history: Sequence[HistoryEntry]) -> tuple[tuple[HistoryEntry, str], ...]:
-    return tuple((entry, EVENT_LABELS.get(entry.action, entry.action)) for entry in history)
+    return tuple((entry, event_label(entry.action)) for entry in history)
 
 
 def _due(ticket: TicketView) -> datetime:
@@ -270,55 +259,3 @@ def subject_line(ticket: TicketView, label: str = "") -> str:
     subject = clean_subject(_ANY_TOKEN.sub(drop_own, ticket.subject))
     line = f"{ticket.tag} {subject}"
     return f"{label}: {line}" if label else line
-
-
-# --- Indonesian formatting ---------------------------------------------------------------------
-
-
-def format_datetime(moment: datetime, tz: tzinfo) -> str:
-    """'Rabu, 25 November 2026 pukul 14.30 WIB'; ValueError for a naive datetime."""
-    if moment.utcoffset() is None:
-        raise ValueError("a naive datetime cannot be shown in local time")
-    local = moment.astimezone(tz)
-    return f"{format_date(local)} pukul {local:%H.%M} {zone_name(local)}"
-
-
-def format_date(day: date) -> str:
-    """'Rabu, 25 November 2026'."""
-    return f"{DAYS[day.weekday()]}, {day.day} {MONTHS[day.month - 1]} {day.year}"
-
-
-def zone_name(local: datetime) -> str:
-    """WIB, WITA, WIT from the tz database; 'UTC+7' where it has only a number."""
-    name = local.tzname() or ""
-    if name and name[0] not in "+-" and not name.startswith(("UTC+", "UTC-")):
-        return name
-    offset = local.utcoffset() or timedelta(0)
-    sign = "-" if offset < timedelta(0) else "+"
-    minutes = abs(int(offset.total_seconds())) // 60
-    hours, rest = divmod(minutes, 60)
-    return f"UTC{sign}{hours}" + (f".{rest:02d}" if rest else "")
-
-
-def format_duration(span: timedelta) -> str:
-    """'2 hari 3 jam', '45 menit', 'kurang dari 1 menit': the two largest units, rounded down."""
-    seconds = abs(int(span.total_seconds()))
-    parts = []
-    for size, unit in ((86400, "hari"), (3600, "jam"), (60, "menit")):
-        count, seconds = divmod(seconds, size)
-        if count:
-            parts.append(f"{count} {unit}")
-    return " ".join(parts[:2]) if parts else "kurang dari 1 menit"
-
-
-def format_size(size: int) -> str:
-    """'850 B', '120 KB', '2,4 MB' (Indonesian decimal comma)."""
-    if size < 1024:
-        return f"{size} B"
-    if size < 1024 * 1024:
-        return f"{size // 1024} KB"
-    return f"{size / (1024 * 1024):.1f} MB".replace(".", ",")
-
-
-def status_label(status: str) -> str:
-    return STATUS_LABELS.get(status, status)

@@ -31,7 +31,7 @@ from hypothesis import strategies as st
 
 from mailticket.clock import FixedClock
 from mailticket.db.session import transaction
-from mailticket.outgoing.render import format_size
+from mailticket.outgoing.locale_id import format_size
 from tests.conftest import DATA, make_mail
 from tests.integration.mailcheck import (
     HELPDESK,

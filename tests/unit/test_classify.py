@@ -9,9 +9,10 @@ from typing import Any
 
 import pytest
 
-from mailticket.core.classify import Rules, classify, compile_rules, normalise, spam_reason, topics
+from mailticket.core import classify as engine
+from mailticket.core.classify import Rules, compile_rules, normalise
 from mailticket.errors import ConfigError
-from mailticket.types import Category
+from mailticket.types import Category, Classification
 
 ROOT = Path(__file__).resolve().parents[2]
 REPORTS = tomllib.loads((ROOT / "tests/data/classify/reports.toml").read_text(encoding="utf-8"))["case"]
@@ -21,6 +22,19 @@ REPORTS = tomllib.loads((ROOT / "tests/data/classify/reports.toml").read_text(en
 def shipped() -> Rules:
     with open(ROOT / "config/rules.toml", "rb") as fh:
         return compile_rules(tomllib.load(fh), "config/rules.toml")
+
+
+# The tests read a mail as (subject, text); the pipeline scans each mail once and hands the Scan on.
+def classify(subject: str, text: str, rules: Rules, default: Category) -> Classification:
+    return engine.classify(engine.scan(subject, text, rules), rules, default)
+
+
+def spam_reason(subject: str, text: str, rules: Rules) -> str | None:
+    return engine.spam_reason(engine.scan(subject, text, rules), rules)
+
+
+def topics(subject: str, text: str, rules: Rules) -> tuple[str, ...]:
+    return engine.topics(engine.scan(subject, text, rules), rules)
 
 
 def verdict(subject: str, text: str, rules: Rules) -> str:

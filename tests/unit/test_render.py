@@ -9,8 +9,10 @@ from zoneinfo import ZoneInfo
 import pytest
 from jinja2 import UndefinedError
 
+from mailticket.core.commands import TAGS
 from mailticket.core.digest import DigestContext, DigestTicket, build_digest
-from mailticket.outgoing import render
+from mailticket.errors import ConfigError
+from mailticket.outgoing import locale_id, render
 from mailticket.outgoing.render import HistoryEntry, Renderer, TicketView
 from mailticket.types import Attachment, CommandError, Outgoing
 
@@ -18,6 +20,7 @@ TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 WIB = ZoneInfo("Asia/Jakarta")
 CREATED = datetime(2026, 11, 25, 14, 30, tzinfo=WIB)
 EVIL = "{{ 7*7 }} {% if true %}jinja-ran{% endif %} <script>alert('x')</script> & co"
+TARGETS = {"gangguan": timedelta(days=3), "permasalahan": timedelta(days=1), "permintaan": timedelta(hours=1)}
 
 
 def ticket(**changes) -> TicketView:
@@ -28,9 +31,16 @@ def ticket(**changes) -> TicketView:
     return TicketView(**values)
 
 
+def make_renderer(path: Path = TEMPLATES, **changes) -> Renderer:
+    values = dict(helpdesk_name="Helpdesk LPSE Provinsi Lampung", helpdesk_address="provlampunglpse@gmail.com",
+                  tz=WIB, targets=TARGETS)
+    values.update(changes)
+    return Renderer(path, **values)
+
+
 @pytest.fixture(scope="module")
 def renderer() -> Renderer:
-    return Renderer(TEMPLATES, tz=WIB)
+    return make_renderer()
 
 
 def all_kinds(r: Renderer, t: TicketView) -> dict[str, render.Rendered]:
@@ -59,6 +69,33 @@ def test_every_template_compiles(renderer):
                  "digest"):
         assert f"{kind}.txt" in names
     assert {"ack.html", "digest.html"} <= names
+
+
+def copy_templates(folder: Path) -> Path:
+    folder.mkdir()
+    for path in TEMPLATES.iterdir():
+        (folder / path.name).write_text(path.read_text(encoding="utf-8"), encoding="utf-8")
+    return folder
+
+
+def test_preload_names_file_and_line_of_a_broken_template(tmp_path):
+    folder = copy_templates(tmp_path / "templates")
+    (folder / "warning.txt").write_text("Tiket {{ ticket.tag }}\nSisa {{ remaining | durasi }\nSalam\n")
+    with pytest.raises(ConfigError) as caught:
+        make_renderer(folder).preload()
+    assert caught.value.where == f"{folder / 'warning.txt'}:2"
+    assert caught.value.what.startswith("template does not compile: ")
+    assert "\n" not in str(caught.value)
+
+
+def test_preload_names_a_missing_folder_or_template(tmp_path):
+    with pytest.raises(ConfigError, match=r"^\S*/nowhere: templates folder not found$"):
+        make_renderer(tmp_path / "nowhere").preload()
+    folder = copy_templates(tmp_path / "templates")
+    (folder / "closing.txt").unlink()
+    with pytest.raises(ConfigError) as caught:
+        make_renderer(folder).preload()
+    assert (caught.value.where, caught.value.what) == (str(folder / "closing.txt"), "template not found")
 
 
 @pytest.mark.parametrize("kind", ["ack", "notification", "relay", "closing", "error", "escalation",
@@ -90,11 +127,11 @@ def test_subject_token_not_duplicated_and_one_line(renderer):
 def test_strict_undefined_is_on(tmp_path):
     (tmp_path / "relay.txt").write_text("{{ ticket.subject }} {{ not_given }}\n")
     with pytest.raises(UndefinedError):
-        Renderer(tmp_path).relay(ticket=ticket(), body="x")
+        make_renderer(tmp_path).relay(ticket=ticket(), body="x")
 
 
 def test_templates_are_loaded_once(monkeypatch):
-    r = Renderer(TEMPLATES)
+    r = make_renderer()
     loads: list[str] = []
     original = r.env.loader.get_source
 
@@ -153,7 +190,7 @@ def test_ack_explains_each_category(renderer, category, words, target):
 
 
 def test_ack_targets_follow_the_config(tmp_path):
-    r = Renderer(TEMPLATES, targets={"gangguan": timedelta(days=2, hours=4)})
+    r = make_renderer(targets={"gangguan": timedelta(days=2, hours=4)})
     assert "± 2 hari 4 jam" in r.ack(ticket=ticket()).text
 
 
@@ -229,8 +266,8 @@ def test_error_names_each_line_and_why_and_lists_tags(renderer):
     out = renderer.error(ticket=ticket(), errors=errors)
     assert "Baris 3: #tutupp\n  -> tag tidak dikenal" in out.text
     assert "Baris 5: #kategori rahasia\n  -> kategori harus" in out.text
-    for tag in render.COMMAND_TAGS:
-        assert " / ".join(tag.tags) in out.text
+    for tag in TAGS:
+        assert " / ".join(f"#{alias}" for alias in tag.aliases) in out.text
     assert out.subject == "Perintah tidak dijalankan: [LPSE#12] Tidak bisa login SPSE"
 
 
@@ -296,7 +333,7 @@ def digest_ticket(**changes) -> DigestTicket:
 
 
 def digest_context(tickets=(), failed=0, quarantined=0) -> DigestContext:
-    return build_digest(tickets, failed, quarantined, DIGEST_NOW, WIB, render.DEFAULT_TARGETS)
+    return build_digest(tickets, failed, quarantined, DIGEST_NOW, WIB, TARGETS)
 
 
 def closed_ticket(number: int, category: str, on_time: bool) -> DigestTicket:
@@ -365,27 +402,27 @@ def test_digest_text_fits_a_phone(renderer):
 
 def test_format_datetime_in_indonesian():
     moment = datetime(2026, 11, 25, 7, 30, tzinfo=UTC)
-    assert render.format_datetime(moment, WIB) == "Rabu, 25 November 2026 pukul 14.30 WIB"
-    assert render.format_datetime(moment, ZoneInfo("Asia/Makassar")).endswith("pukul 15.30 WITA")
-    assert render.format_datetime(moment, ZoneInfo("Asia/Jayapura")).endswith("pukul 16.30 WIT")
-    assert render.format_datetime(moment, timezone(timedelta(hours=7))).endswith("14.30 UTC+7")
-    assert render.format_datetime(moment, timezone(timedelta(hours=5, minutes=30))).endswith("13.00 UTC+5.30")
+    assert locale_id.format_datetime(moment, WIB) == "Rabu, 25 November 2026 pukul 14.30 WIB"
+    assert locale_id.format_datetime(moment, ZoneInfo("Asia/Makassar")).endswith("pukul 15.30 WITA")
+    assert locale_id.format_datetime(moment, ZoneInfo("Asia/Jayapura")).endswith("pukul 16.30 WIT")
+    assert locale_id.format_datetime(moment, timezone(timedelta(hours=7))).endswith("14.30 UTC+7")
+    assert locale_id.format_datetime(moment, timezone(timedelta(hours=5, minutes=30))).endswith("13.00 UTC+5.30")
     with pytest.raises(ValueError):
-        render.format_datetime(datetime(2026, 11, 25, 7, 30), WIB)
+        locale_id.format_datetime(datetime(2026, 11, 25, 7, 30), WIB)
 
 
 def test_day_and_month_names():
-    days = [render.format_date(date(2026, 11, 23) + timedelta(days=i)).split(",")[0] for i in range(7)]
+    days = [locale_id.format_date(date(2026, 11, 23) + timedelta(days=i)).split(",")[0] for i in range(7)]
     assert days == ["Senin", "Selasa", "Rabu", "Kamis", "Jumat", "Sabtu", "Minggu"]
-    months = [render.format_date(date(2026, m, 1)).split(" ")[2] for m in range(1, 13)]
+    months = [locale_id.format_date(date(2026, m, 1)).split(" ")[2] for m in range(1, 13)]
     assert months == ["Januari", "Februari", "Maret", "April", "Mei", "Juni", "Juli", "Agustus",
                       "September", "Oktober", "November", "Desember"]
-    assert render.format_date(date(2027, 1, 1)) == "Jumat, 1 Januari 2027"
+    assert locale_id.format_date(date(2027, 1, 1)) == "Jumat, 1 Januari 2027"
 
 
 def test_midnight_and_leading_zeros():
     moment = datetime(2026, 12, 31, 17, 5, tzinfo=UTC)  # 00.05 next day in WIB
-    assert render.format_datetime(moment, WIB) == "Jumat, 1 Januari 2027 pukul 00.05 WIB"
+    assert locale_id.format_datetime(moment, WIB) == "Jumat, 1 Januari 2027 pukul 00.05 WIB"
 
 
 @pytest.mark.parametrize("span, words", [
@@ -394,8 +431,8 @@ def test_midnight_and_leading_zeros():
     (-timedelta(hours=2), "2 jam"),
 ])
 def test_format_duration(span, words):
-    assert render.format_duration(span) == words
+    assert locale_id.format_duration(span) == words
 
 
 def test_format_size():
-    assert [render.format_size(n) for n in (850, 123456, 2_500_000)] == ["850 B", "120 KB", "2,4 MB"]
+    assert [locale_id.format_size(n) for n in (850, 123456, 2_500_000)] == ["850 B", "120 KB", "2,4 MB"]

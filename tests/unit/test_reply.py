@@ -272,3 +272,9 @@ def test_new_text_is_idempotent_and_has_no_quoted_lines(lines: list[str]) -> Non
 @given(st.text(max_size=300))
 def test_html_to_text_never_raises(html: str) -> None:
     assert isinstance(new_text("", html), str)
+
+
+def test_a_quote_header_before_any_words_is_kept_unless_cut_at_top() -> None:
+    body = "Dari: Budi\nDikirim: Senin\n\ntidak bisa login\n\nPada 3 Nov 2026 Helpdesk <h@x.id> menulis:\nlama"
+    assert new_text(body) == ""
+    assert new_text(body, cut_at_top=False) == "Dari: Budi\nDikirim: Senin\n\ntidak bisa login"
