@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta, tzinfo
 
+from mailticket.enums import Category, Status
+
 DAYS = ("Senin", "Selasa", "Rabu", "Kamis", "Jumat", "Sabtu", "Minggu")
 MONTHS = ("Januari", "Februari", "Maret", "April", "Mei", "Juni", "Juli", "Agustus", "September",
           "Oktober", "November", "Desember")
-STATUS_LABELS = {"new": "baru", "open": "diproses", "waiting": "menunggu pelapor",
-                 "escalated": "dieskalasi", "closed": "selesai"}
+STATUS_LABELS = {Status.NEW: "baru", Status.OPEN: "diproses", Status.WAITING: "menunggu pelapor",
+                 Status.ESCALATED: "dieskalasi", Status.CLOSED: "selesai"}
 EVENT_LABELS = {"created": "tiket dibuat", "reply": "balasan pelapor", "staff_reply": "balasan petugas",
                 "note": "catatan internal", "relay": "balasan diteruskan ke pelapor", "closed": "ditutup",
                 "reopened": "dibuka kembali", "escalated": "dieskalasi", "assigned": "ditugaskan",
@@ -22,11 +24,12 @@ EVENT_LABELS = {"created": "tiket dibuat", "reply": "balasan pelapor", "staff_re
                 "breach": "melewati target"}
 # category -> (label for people, one plain sentence on what it means)
 CATEGORY_LABELS = {
-    "gangguan": ("Gangguan layanan", "ada layanan yang terganggu atau tidak berjalan sebagaimana mestinya"),
-    "permasalahan": ("Permasalahan", "masalah yang dapat menghambat layanan dalam waktu dekat, "
-                                     "misalnya karena batas waktu tender"),
-    "permintaan": ("Permintaan layanan", "permintaan terkait akun, password, persyaratan, "
-                                         "atau cara penggunaan aplikasi"),
+    Category.GANGGUAN: ("Gangguan layanan",
+                        "ada layanan yang terganggu atau tidak berjalan sebagaimana mestinya"),
+    Category.PERMASALAHAN: ("Permasalahan", "masalah yang dapat menghambat layanan dalam waktu dekat, "
+                                            "misalnya karena batas waktu tender"),
+    Category.PERMINTAAN: ("Permintaan layanan", "permintaan terkait akun, password, persyaratan, "
+                                                "atau cara penggunaan aplikasi"),
 }
 
 
