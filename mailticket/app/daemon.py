@@ -21,6 +21,7 @@ from functools import cached_property
 
 from mailticket.app.context import Context
 from mailticket.app.context import build as build_context
+from mailticket.app.faults import cause_line, is_transient, store_location
 from mailticket.app.pipeline import Outcome, Pipeline
 from mailticket.app.scheduler import Scheduler
 from mailticket.clock import Clock, SystemClock
@@ -39,6 +40,7 @@ from mailticket.errors import SourceUnavailable
 from mailticket.inbox import files as fetch
 from mailticket.inbox.oauth import token_provider
 from mailticket.outgoing.outbox import queue
+from mailticket.outgoing.refusals import tell_coordinators
 from mailticket.outgoing.send import DirectoryTransport, SendReport, Transport, send_queued
 from mailticket.store.fetchstate import KeepSink
 from mailticket.store.lease import InboxLease
@@ -130,6 +132,9 @@ class App:
         report = send_queued(self.factory, self.transport, self.clock)
         if report.sent or report.failed:
             self.last_send = self.clock.now()
+        # refused staff addresses, a paused queue: the coordinators are told once each
+        tell_coordinators(self.factory, self.context.renderer, self.context.sender, self.settings.staff,
+                          report, self.clock.now())
         return report
 
     # -- drains ---------------------------------------------------------------------------------
@@ -213,12 +218,14 @@ class Daemon:
         except SourceUnavailable as exc:
             log.error("inbox unavailable: %s; trying again in %.0fs", exc, ERROR_PAUSE)
             return False
-        except DB_ERRORS as exc:
-            log.error("database unavailable: %s; retrying with backoff", db_error_line(exc))
+        except Exception as exc:  # noqa: BLE001 - the daemon must outlive any one failed cycle
+            if not is_transient(exc):
+                log.exception("cycle failed; trying again in %.0fs", ERROR_PAUSE)
+                return False
+            # the store (disk full, read-only, locked, connection lost): named in one line, work stays pending
+            where = store_location(self.app.settings.database_url)
+            log.error("database unavailable: %s; retrying with backoff", cause_line(exc, where))
             wait_for_database(self.app.engine, self.stop)
-            return False
-        except Exception:  # noqa: BLE001 - the daemon must outlive any one failed cycle
-            log.exception("cycle failed; trying again in %.0fs", ERROR_PAUSE)
             return False
         if totals.outcomes:
             log.info("cycle: new=%d %s", totals.new, totals.outcomes)
