@@ -23,11 +23,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
 from mailticket.app import apply, quarantine
 from mailticket.app.context import Context
+from mailticket.app.faults import is_transient
 from mailticket.core import classify, filter, identity, parse, staff, thread
 from mailticket.core.decide import decide, needs_classification
 from mailticket.core.effects import Arrival, Decision, Role
@@ -39,9 +39,6 @@ from mailticket.types import Kind, Mail, Verdict
 
 log = logging.getLogger("mailticket.pipeline")
 
-# Failures of the machine rather than of the message (database locked or gone, disk full):
-# never quarantine for these, retry the batch later.
-TRANSIENT = (OperationalError, InterfaceError, DisconnectionError, OSError)
 BATCH = 200  # messages per transaction: one fsync'd commit serves them all
 
 
@@ -232,9 +229,9 @@ class Pipeline:
                         failed = raw
                         outcomes.append(self.process_one(session, raw))
                     failed = None
-        except TRANSIENT:
-            raise  # the database or disk, not a message: the whole batch stays pending for later
-        except Exception:  # noqa: BLE001 - split the batch; the message's own SAVEPOINT names the error
+        except Exception as exc:  # noqa: BLE001 - split the batch; the message's own SAVEPOINT names the error
+            if is_transient(exc):
+                raise  # the database or disk, not a message: the whole batch stays pending for later
             if failed is None:
                 log.warning("stage=store batch of %d failed to flush; processing one by one", len(raws))
                 return [self._process_guarded(session, raw) for raw in raws]
@@ -253,9 +250,9 @@ class Pipeline:
             with session.begin_nested(), session.no_autoflush:
                 outcome = self.process_one(session, raw)
                 session.flush()  # here, so that a row the database refuses is blamed on this message
-        except TRANSIENT:
-            raise  # the database or disk, not the message: the whole batch stays pending for later
         except Exception as exc:  # noqa: BLE001 - the one place that turns any error into quarantine
+            if is_transient(exc):
+                raise  # the database or disk, not the message: the whole batch stays pending for later
             stage = exc.stage if isinstance(exc, Quarantine) else self.failed_stage
             reason = exc.reason if isinstance(exc, Quarantine) else f"{type(exc).__name__}: {exc}"
             trace = traceback.format_exc(limit=8)

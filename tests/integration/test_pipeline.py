@@ -159,3 +159,24 @@ def test_a_batch_whose_flush_fails_runs_each_message_in_its_own_savepoint(app, h
         stage, error = db.execute("SELECT stage, error FROM quarantine").fetchone()
     assert stage == "store" and "IntegrityError" in error
     assert len(helpdesk.sent("ack")) == 2
+
+
+def test_a_file_error_while_rendering_quarantines_the_message_at_the_outbox_stage(app, helpdesk, monkeypatch):
+    """Only the store's database and disk faults are transient: an OSError of one message is its own."""
+    from mailticket.app import apply
+
+    good = helpdesk.write("1.eml", make_mail("Login gagal", "saya gk bisa login ke SPSE", sender="a@example.co.id"))
+    bad = helpdesk.write("2.eml", make_mail("Akun terkunci", "akun saya terkunci", sender="b@example.co.id"))
+    real = apply.TEMPLATES["ack"]
+
+    def ack(renderer, *, ticket, **values):
+        if ticket.number == 2:
+            raise FileNotFoundError(2, "No such file or directory", "templates/ack.txt")
+        return real(renderer, ticket=ticket, **values)
+
+    monkeypatch.setitem(apply.TEMPLATES, "ack", ack)
+    app.ingest([str(good), str(bad)])
+    assert states(helpdesk) == [("ticket",), ("quarantined",)]
+    with sqlite3.connect(helpdesk.root / "mailticket.db") as db:
+        [(stage, error)] = db.execute("SELECT stage, error FROM quarantine").fetchall()
+    assert stage == "outbox" and "FileNotFoundError" in error
