@@ -8,6 +8,7 @@ claimed with FOR UPDATE SKIP LOCKED where the database has it).
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import date, datetime, timedelta
 
@@ -157,7 +158,8 @@ class Scheduler:
         quarantined = session.scalar(select(func.count()).select_from(models.RawMail).where(
             models.RawMail.state == "quarantined"))
         context = digest.build_digest(tickets, failed, quarantined, now, self.settings.helpdesk.tz,
-                                      self.settings.sla.targets, calendar=self.settings.calendar)
+                                      self.settings.sla.targets, calendar=self.settings.calendar,
+                                      refused=_refused_since(session, now - timedelta(days=1)))
         return self.ctx.renderer.digest(context=context)
 
     def _digest_ticket(self, row) -> DigestTicket:
@@ -178,3 +180,10 @@ class Scheduler:
         row = session.get(models.Meta, DIGEST_KEY)
         return date.fromisoformat(row.value) if row else None
 
+
+def _refused_since(session: Session, since: datetime) -> list[tuple[str, str]]:
+    """(recipient, the server's answer) of mail sent since `since` that some recipients refused."""
+    outbox = models.Outbox
+    stmt = select(outbox.refused).where(outbox.refused.is_not(None), outbox.created_at >= since)
+    return [(address, answer) for refused in session.scalars(stmt)
+            for address, answer in json.loads(refused).items()]

@@ -362,9 +362,22 @@ def cmd_digest(args: argparse.Namespace) -> int:
         else:
             rendered = app.scheduler.queue_digest(session, app.clock.now())
     if args.send:
-        app.send()
+        _send_unless_a_daemon_does(args, app)
     print(f"Subject: {rendered.subject}\n\n{rendered.text}")
     return EXIT_OK
+
+
+def _send_unless_a_daemon_does(args: argparse.Namespace, app) -> None:
+    """Send what is queued, unless another process works on this SQLite database: it sends it then
+    (two senders on one file could deliver the same row twice)."""
+    from mailticket.app.lock import DatabaseInUse, hold
+
+    try:
+        hold(app.settings.database_url)
+    except DatabaseInUse as exc:
+        print(f"mailticket: queued; {exc} and sends it", file=sys.stderr)
+        return
+    app.send()
 
 
 def cmd_status(args: argparse.Namespace) -> int:

@@ -94,11 +94,12 @@ class DigestContext:
     review: tuple[DigestTicket, ...]  # open tickets whose category needs a review
     failed_deliveries: int
     quarantined: int
+    refused: tuple[tuple[str, str], ...] = ()  # (recipient, the server's answer) of the last day
 
 
 def build_digest(tickets: Sequence[DigestTicket], failed_deliveries: int, quarantined: int, now: datetime,
                  tz: tzinfo, targets: Mapping[str, timedelta], *, calendar: Calendar | None = None,
-                 window: timedelta = STATS_WINDOW) -> DigestContext:
+                 window: timedelta = STATS_WINDOW, refused: Sequence[tuple[str, str]] = ()) -> DigestContext:
     """The digest's context at `now`; durations are counted on `calendar` (24x7 when None)."""
     day = now.astimezone(tz).date()
     today = _local_midnight(day, tz)
@@ -119,6 +120,7 @@ def build_digest(tickets: Sequence[DigestTicket], failed_deliveries: int, quaran
                     for c in categories),
         review=tuple(sorted((t for t in open_ if t.needs_review), key=_age_key)),
         failed_deliveries=failed_deliveries, quarantined=quarantined,
+        refused=tuple(dict.fromkeys(refused)),
     )
 
 

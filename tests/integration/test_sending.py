@@ -92,6 +92,10 @@ def test_a_second_worker_on_one_sqlite_file_is_refused_and_a_killed_ones_lock_is
         assert desk.cli("status", check=False).returncode in (0, 1)
         assert desk.cli("mail", "list").returncode == 0
         assert "Subject:" in desk.cli("digest", "--preview").stdout
+        # digest --send queues; the daemon that holds the database sends it (never two senders)
+        sent = desk.cli("digest", "--send")
+        assert sent.returncode == 0 and "Subject:" in sent.stdout
+        assert "queued; another mailticket works on" in sent.stderr and f"pid {first.pid} on " in sent.stderr
     finally:
         first.kill()  # SIGKILL: no clean-up of its own
         first.wait(timeout=10)
@@ -131,6 +135,9 @@ def test_a_refused_staff_address_is_kept_on_the_row_shown_and_told_to_coordinato
     assert notified["delivery"] == "sent"  # rina got it: sending it again would repeat it for her
     assert notified["refused"] == [{"recipient": "sari@lampungprov.go.id", "answer": answer}]
     assert "refused sari@lampungprov.go.id: 550 5.1.1" in desk.cli("tickets", "show", "1").stdout
+    digest = desk.cli("digest", "--preview").stdout
+    assert "ditolak server penerima" in digest and f"- sari@lampungprov.go.id: {answer}" in digest
+    assert digest.count("sari@lampungprov.go.id:") == 1  # both tickets' refusals, listed once
     status = desk.json("status")
     assert {(r["recipient"], r["answer"]) for r in status["outbox_refused"]} == {("sari@lampungprov.go.id",
                                                                                   answer)}
