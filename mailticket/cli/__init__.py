@@ -1,1 +1,1 @@
-
+"""The command line of the contract: commands, views, check."""
