@@ -1,1 +1,1 @@
-"""Pure decisions: values in, values out. No I/O, no clock, no chance (tests/unit/test_layout.py holds it so)."""
+"""Pure decisions: values in, values out; no I/O, clock or chance (tests/unit/test_layout.py)."""
