@@ -95,6 +95,7 @@ class Ticket(Base):
     warned_for_due: Mapped[datetime | None]  # the due time the SLA warning was sent for
     breached_for_due: Mapped[datetime | None]  # the due time the breach mail was sent for
     last_in_message_id: Mapped[str] = mapped_column(String(998), default="")
+    merged_into: Mapped[int | None] = mapped_column(Integer)  # number of the ticket this one was merged into
 
     messages: Mapped[list[Message]] = relationship(back_populates="ticket", order_by="Message.id")
     events: Mapped[list[Event]] = relationship(back_populates="ticket", order_by="Event.id")
