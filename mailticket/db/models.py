@@ -55,7 +55,7 @@ class RawMail(Base):
     received_at: Mapped[datetime]
     # pending -> ticket | kept | quarantined
     state: Mapped[str] = mapped_column(String(16), index=True, default="pending")
-    kind: Mapped[str | None] = mapped_column(String(16))  # filter verdict
+    kind: Mapped[str | None] = mapped_column(String(16), index=True)  # filter verdict
     reason: Mapped[str | None] = mapped_column(Text)
     sender: Mapped[str | None] = mapped_column(String(320))  # filled in once parsed
     subject: Mapped[str | None] = mapped_column(Text)
@@ -96,9 +96,14 @@ class Ticket(Base):
     breached_for_due: Mapped[datetime | None]  # the due time the breach mail was sent for
     last_in_message_id: Mapped[str] = mapped_column(String(998), default="")
     merged_into: Mapped[int | None] = mapped_column(Integer)  # number of the ticket this one was merged into
+    rating: Mapped[int | None] = mapped_column(Integer)  # the reporter's survey answer, 1-4 (IKM)
+    rating_comment: Mapped[str | None] = mapped_column(Text)  # words that came with the rating
+    reminded_for_waiting: Mapped[datetime | None]  # the waiting_since the auto-close reminder was for
 
     messages: Mapped[list[Message]] = relationship(back_populates="ticket", order_by="Message.id")
     events: Mapped[list[Event]] = relationship(back_populates="ticket", order_by="Event.id")
+
+    __table_args__ = (Index("ix_tickets_status_due", "status", "due_at"),)
 
 
 class Message(Base):
