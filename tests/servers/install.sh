@@ -8,7 +8,7 @@
 # The tests start their own servers (dovecot-test-server.sh, postgres-test-server.sh).
 set -euo pipefail
 
-PACKAGES=(dovecot-imapd openssl)
+PACKAGES=(dovecot-imapd openssl chromium)  # chromium: the phone-layout tests (tests/servers/browser.py)
 missing=()
 for pkg in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
@@ -57,4 +57,5 @@ for cluster in $(online_clusters); do  # one the install brought up anyway: stop
 done
 command -v dovecot >/dev/null || { echo "install.sh: dovecot still missing" >&2; exit 1; }
 pg_server || { echo "install.sh: PostgreSQL server binaries still missing" >&2; exit 1; }
-echo "install.sh: done ($(dovecot --version); $(ls -d /usr/lib/postgresql/*/bin | tr '\n' ' '))" >&2
+command -v chromium >/dev/null || { echo "install.sh: chromium still missing" >&2; exit 1; }
+echo "install.sh: done ($(dovecot --version); $(ls -d /usr/lib/postgresql/*/bin | tr '\n' ' ')chromium)" >&2
