@@ -35,7 +35,8 @@ DEFAULT_HOLIDAYS = _shipped("data/holidays-id.txt", "config/holidays-id.txt")
 DEFAULT_TEMPLATES = _shipped("templates", "templates")
 CATEGORIES = tuple(Category)
 _DEFAULT_TARGETS = {Category.GANGGUAN: "3d", Category.PERMASALAHAN: "1d", Category.PERMINTAAN: "1h"}
-_SLA_KEYS = {"calendar", "office_hours", "holidays", "holidays_file", *CATEGORIES}
+_SLA_KEYS = {"calendar", "office_hours", "holidays", "holidays_file", "auto_close", *CATEGORIES}
+_FIRST_RESPONSE = "30m"  # the seed's staff path: 5 + 5 + 10 + 5 + 5 minutes
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
@@ -108,6 +109,33 @@ class Sla:
     targets: dict[str, timedelta] = field(
         default_factory=lambda: {c: parse_duration(v) for c, v in _DEFAULT_TARGETS.items()}
     )
+    # the first answer to the reporter, per category, counted on the SLA calendar
+    first_response: dict[str, timedelta] = field(
+        default_factory=lambda: {c: parse_duration(_FIRST_RESPONSE) for c in CATEGORIES}
+    )
+
+
+@dataclass(frozen=True)
+class AutoClose:
+    """[sla.auto_close]: a ticket waiting for its reporter this long (SLA calendar) is closed; the
+    reporter is reminded once at `remind_at` of that time. `after` None: never."""
+
+    after: timedelta | None = None
+    remind_at: float = 0.5
+
+
+@dataclass(frozen=True)
+class Survey:
+    """[survey]: the closing mail asks for a rating 1-4 (IKM, Permenpan RB 14/2017)."""
+
+    enabled: bool = False
+
+
+@dataclass(frozen=True)
+class Report:
+    """[report]: the monthly report goes to the coordinators on this day of the month."""
+
+    day: int = 1
 
 
 @dataclass(frozen=True)
@@ -125,6 +153,9 @@ class Settings:
     rules_path: Path
     default_category: str
     templates_path: Path
+    auto_close: AutoClose = AutoClose()
+    survey: Survey = Survey()
+    report: Report = Report()
 
 
 def parse_duration(text: str) -> timedelta:
@@ -289,12 +320,34 @@ def _staff(data: dict, source: str) -> Staff:
 
 def _sla(data: dict, source: str) -> Sla:
     r = _Reader(source, data, "sla", _SLA_KEYS)
-    targets = {}
+    targets, first = {}, {}
     for category in CATEGORIES:
-        sub = _Reader(source, r.data, category, {"resolve"})
+        sub = _Reader(source, r.data, category, {"resolve", "first_response"})
         sub.table = f"sla.{category}"
         targets[category] = sub.duration("resolve", _DEFAULT_TARGETS[category])
-    return Sla(targets=targets)
+        first[category] = sub.duration("first_response", _FIRST_RESPONSE)
+    return Sla(targets=targets, first_response=first)
+
+
+def _auto_close(data: dict, source: str) -> AutoClose:
+    r = _Reader(source, data.get("sla", {}), "auto_close", {"after", "remind_at"})
+    r.table = "sla.auto_close"
+    after = r.duration("after", "1d") if "after" in r.data else None
+    if after is not None and after <= timedelta(0):
+        raise ConfigError(r.where("after"), "must be longer than zero")
+    remind_at = r.get("remind_at", float, AutoClose.remind_at)
+    if not 0 < remind_at < 1:
+        raise ConfigError(r.where("remind_at"), "must be between 0 and 1")
+    return AutoClose(after=after, remind_at=remind_at)
+
+
+def _survey_report(data: dict, source: str) -> tuple[Survey, Report]:
+    survey = _Reader(source, data, "survey", {"enabled"})
+    report = _Reader(source, data, "report", {"day"})
+    day = report.get("day", int, Report.day)
+    if not 1 <= day <= 28:  # every month has it
+        raise ConfigError(report.where("day"), f"must be a day 1-28, got {day}")
+    return Survey(enabled=survey.get("enabled", bool, False)), Report(day=day)
 
 
 def _calendar(data: dict, source: str, base: Path, tz: ZoneInfo) -> Calendar:
@@ -326,7 +379,7 @@ def _holidays_file(path: Path, where: str) -> tuple[date, ...]:
 def build(data: dict[str, Any], source: str, base: Path) -> Settings:
     """Settings from parsed TOML; relative paths are taken relative to `base`."""
     _Reader(source, data, "", {"helpdesk", "database", "inbox", "smtp", "staff", "sla",
-                               "escalation", "digest", "classifier", "templates"})
+                               "escalation", "digest", "classifier", "templates", "survey", "report"})
     database = _Reader(source, data, "database", {"url"})
     escalation = _Reader(source, data, "escalation", {"at"})
     digest = _Reader(source, data, "digest", {"time"})
@@ -353,6 +406,9 @@ def build(data: dict[str, Any], source: str, base: Path) -> Settings:
         rules_path=(base / rules).resolve() if rules else DEFAULT_RULES,
         default_category=classifier.choice("default", Category.PERMINTAAN, CATEGORIES),
         templates_path=templates.path("path", str(DEFAULT_TEMPLATES), base),
+        auto_close=_auto_close(data, source),
+        survey=(survey_report := _survey_report(data, source))[0],
+        report=survey_report[1],
     )
 
 
