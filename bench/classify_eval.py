@@ -1,11 +1,15 @@
 """Judge config/rules.toml on labelled .eml files: per-message predictions, accuracy, confusion, timing.
 
     python bench/classify_eval.py FOLDER LABELS.json [--rules config/rules.toml] [--default permintaan]
+        [--config config/mailticket.example.toml] [--own ADDRESS]
 
 LABELS.json maps file name -> {"kind": "new" | "spam" | ..., "category": ...}. Messages of kind
-"new" are expected to get their category (and not be taken for spam); kind "spam" must be
-caught by the spam rules; other kinds are skipped. Mail is parsed with mailticket.parse (the
-text the pipeline classifies) when it can be imported, else with the stdlib `email` package.
+"new" are expected to get their category (and not be filtered); kind "spam" must be filtered; other
+kinds are skipped. Mail is parsed with mailticket.parse and judged as the pipeline's filter stage
+does: upstream verdict headers and DMARC ([filter] and [staff] authserv_id of --config, else the
+defaults), then the spam rules with the mail's signs (links, look-alike domains). A mail filtered as
+bounce, auto-reply or bulk counts as filtered ("spam" column). Without mailticket.parse only the text
+rules are tried, on the stdlib `email` package's reading of the mail.
 """
 
 from __future__ import annotations
@@ -25,8 +29,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from mailticket.core.classify import Rules, classify, compile_rules, scan, spam_reason, topics  # noqa: E402
-from mailticket.types import Category  # noqa: E402
+from mailticket.core.classify import Rules, classify, compile_rules, scan, signs, spam_reason, topics  # noqa: E402
+from mailticket.types import Category, Kind, Mail  # noqa: E402
 
 try:
     from mailticket.core.parse import parse as _parse
@@ -51,11 +55,10 @@ class _Text(HTMLParser):
         self.parts.append(data)
 
 
-def read_mail(path: Path) -> tuple[str, str]:
-    """(subject, text body) of one .eml file."""
+def read_mail(path: Path) -> tuple[str, str] | Mail:
+    """The parsed Mail, or (subject, text body) of one .eml file when mailticket.parse is missing."""
     if _parse is not None:
-        mail = _parse(path.read_bytes())
-        return mail.subject, mail.text
+        return _parse(path.read_bytes())
     msg = email.message_from_bytes(path.read_bytes(), policy=policy.default)
     assert isinstance(msg, EmailMessage)
     part = msg.get_body(preferencelist=("plain", "html"))
@@ -67,12 +70,43 @@ def read_mail(path: Path) -> tuple[str, str]:
     return str(msg.get("subject", "")), text
 
 
-def predict(subject: str, text: str, rules: Rules, default: Category) -> tuple[str, str]:
+class Policy:
+    """What the filter stage is given besides the rules: [filter], authserv_id and our own address."""
+
+    def __init__(self, config: Path | None, own: str) -> None:
+        from mailticket.config import Filter, Staff, load
+
+        settings = load(str(config)) if config else None
+        self.filter = settings.filter if settings else Filter()
+        self.authserv_id = settings.staff.authserv_id if settings else Staff.authserv_id
+        self.own = frozenset({own.lower()} if own else set())
+
+
+def predict(mail: tuple[str, str] | Mail, rules: Rules, default: Category, policy: Policy) -> tuple[str, str]:
     """(predicted label, details) for one message."""
-    seen = scan(subject, text, rules)
-    reason = spam_reason(seen, rules)
-    if reason:
-        return "spam", reason
+    if isinstance(mail, tuple):
+        subject, text = mail
+        seen = scan(subject, text, rules)
+        reason = spam_reason(seen, rules)
+        if reason:
+            return "spam", reason
+    else:
+        from dataclasses import replace
+
+        from mailticket.core import filter
+
+        subject, text = mail.subject, mail.text
+        seen = scan(subject, text, rules)
+
+        def rule_reason(m: Mail) -> str | None:
+            nonlocal seen
+            seen = replace(seen, signs=signs(m, rules, policy.filter.trusted_link_domains, policy.own))
+            return spam_reason(seen, rules)
+
+        verdict = filter.judge(mail, policy.own, rule_reason, policy.filter.trust_spam_headers,
+                               policy.authserv_id)
+        if verdict.kind is not Kind.REPORT:
+            return "spam", f"{verdict.kind.value}: {verdict.reason}"
     result = classify(seen, rules, default)
     scores = " ".join(f"{c[:5]}={s:g}" for c, s in result.scores)
     found = topics(seen, rules)
@@ -101,7 +135,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("labels", type=Path)
     ap.add_argument("--rules", type=Path, default=ROOT / "config" / "rules.toml")
     ap.add_argument("--default", default="permintaan", choices=[c.value for c in Category])
+    ap.add_argument("--config", type=Path, help="mailticket.toml: [filter], authserv_id")
+    ap.add_argument("--own", default="", help="our own address (mail from it is not a report)")
     args = ap.parse_args(argv)
+    policy = Policy(args.config, args.own)
     with open(args.rules, "rb") as fh:
         rules = compile_rules(tomllib.load(fh), args.rules.name)
     labels = json.loads(args.labels.read_text(encoding="utf-8"))
@@ -111,10 +148,10 @@ def main(argv: list[str] | None = None) -> int:
         expected = "spam" if label.get("kind") == "spam" else label.get("category")
         if label.get("kind") not in ("new", "spam") or not (args.folder / name).exists():
             continue
-        subject, text = read_mail(args.folder / name)
+        mail = read_mail(args.folder / name)
         if label.get("kind") == "new":
-            mails.append((subject, text))
-        got, details = predict(subject, text, rules, Category(args.default))
+            mails.append(mail if isinstance(mail, tuple) else (mail.subject, mail.text))
+        got, details = predict(mail, rules, Category(args.default), policy)
         confusion[expected, got] += 1
         print(f"{'ok ' if got == expected else 'BAD'} {name:<12} want={expected:<13} got={got:<13} {details}")
     report(confusion)

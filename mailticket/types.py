@@ -107,10 +107,11 @@ class Classification:
     source: str  # "rules" or "default"
     matched: tuple[str, ...]  # names of the rules that matched, strongest first
     scores: tuple[tuple[str, float], ...] = ()  # per category
+    weak: bool = False  # the rules decided, but barely: a close runner-up, or one weak rule alone
 
     @property
     def needs_review(self) -> bool:
-        return self.source == "default"
+        return self.source == "default" or self.weak
 
 
 @dataclass(frozen=True)

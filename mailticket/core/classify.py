@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
-from mailticket.core import reply
+from mailticket.core import links, lookalike, reply
 from mailticket.core.phrases import (
     Matcher,
     PhraseBook,
@@ -24,16 +24,19 @@ from mailticket.core.phrases import (
     class_entry,
     fold,
     normalise,
+    spelling_table,
     tokens,
 )
 from mailticket.errors import ConfigError
-from mailticket.types import Category, Classification
+from mailticket.types import Category, Classification, Mail
 
 _NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
-_SETTINGS = {"threshold": 2.0, "subject_factor": 1.5, "spam_threshold": 4.0, "max_chars": 8000}
+_SETTINGS = {"threshold": 2.0, "subject_factor": 1.5, "spam_threshold": 4.0, "max_chars": 8000,
+             "margin": 1.0, "single_rule_min": 3.0}
 _GATE = {"needs_min": 1.0, "needs_own": 0.0, "inherit": 1.0}
-_MATCH_KEYS = {"name", "phrases", "regex", "with", "unless", "where"}
+_MATCH_KEYS = {"name", "phrases", "regex", "with", "unless", "where", "signs"}
 _BOTH = {"category", "weights"}
+_SECTIONS = {"settings", "words", "category", "rule", "spam", "topic", "spelling", "lookalike"}
 _INF = float("inf")
 _ENTRY_KEYS = {"rule": _MATCH_KEYS | {"category", "weight", "weights"}, "spam": _MATCH_KEYS | {"weight"},
                "topic": _MATCH_KEYS}
@@ -50,6 +53,7 @@ class Rule:
     with_: tuple[int, ...]  # one of these phrases must also be in the mail
     unless: tuple[int, ...]  # none of these may be in the mail
     where: str  # "any" | "subject" | "body"
+    signs: tuple[str, ...] = ()  # all of these links.SIGNS must show too (a rule may have signs only)
 
 
 @dataclass(frozen=True)
@@ -77,6 +81,11 @@ class Rules:
     subject_factor: float
     spam_threshold: float
     max_chars: int
+    margin: float = 1.0  # a winner closer than this to the runner-up is marked for review
+    single_rule_min: float = 3.0  # ... and so is one that a single rule of fewer points carried
+    spelling: dict[str, str] | None = None  # [spelling]: short form -> word
+    lookalike_names: tuple[str, ...] = ()  # [lookalike] names: brands and our own names
+    genuine_domains: tuple[str, ...] = ()  # [lookalike] genuine: their real domains
 
 
 @dataclass(frozen=True)
@@ -88,6 +97,10 @@ class Scan:
     in_subject: frozenset[int]
     in_body: frozenset[int]
     anywhere: frozenset[int]
+    signs: tuple[tuple[str, str], ...] = ()  # (sign, what showed it): see links.signs
+
+    def sign(self, name: str) -> str | None:
+        return next((what for sign, what in self.signs if sign == name), None)
 
 
 # ---------------------------------------------------------------- what the rules see
@@ -98,14 +111,31 @@ def scan(subject: str, text: str, rules: Rules) -> Scan:
     subj = fold(subject[:1000])
     # a report may open with a pasted or forwarded header: only a quote after the reporter's words cuts
     body = fold(reply.new_text(text[:rules.max_chars], cut_at_top=False))
-    seen_s, seen_b = rules.matcher.find(tokens(subj)), rules.matcher.find(tokens(body))
+    seen_s = rules.matcher.find(tokens(subj, rules.spelling))
+    seen_b = rules.matcher.find(tokens(body, rules.spelling))
     if rules.has_regex:
         subj, body = normalise(subj), normalise(body)
     return Scan(subj, body, seen_s, seen_b, seen_s | seen_b)
 
 
+def signs(mail: Mail, rules: Rules, trusted_domains: Iterable[str], own_addresses: Iterable[str] = ()
+          ) -> tuple[tuple[str, str], ...]:
+    """The links.SIGNS `mail` shows, with the rules' look-alike names and our own domains added to them."""
+    own = {a.rpartition("@")[2].strip().lower() for a in own_addresses if "@" in a}
+    names = (*rules.lookalike_names, *(w for d in sorted(own) for w in lookalike.words(d)[-1:]
+                                       if len(w) >= 4 and w not in rules.lookalike_names))
+    trusted = links.trusted_domains(trusted_domains)
+    return links.signs(mail, trusted, names, (*rules.genuine_domains, *own))
+
+
 def _hit(rule: Rule, seen: Scan, factor: float) -> float:
     """0 when the rule does not match; `factor` when it matches in the subject; else 1."""
+    if rule.signs:
+        shown = {sign for sign, _ in seen.signs}
+        if not shown.issuperset(rule.signs):
+            return 0.0
+        if not rule.phrases and not rule.regexes:
+            return 1.0
     if rule.with_ and seen.anywhere.isdisjoint(rule.with_):
         return 0.0
     if rule.unless and not seen.anywhere.isdisjoint(rule.unless):
@@ -160,7 +190,9 @@ def classify(seen: Scan, rules: Rules, default: Category) -> Classification:
     (best, top), (_, second) = ranked[0], ranked[1]
     table = tuple((c, round(s, 2)) for c, s in scores.items())
     if top >= rules.threshold and top > second:
-        return Classification(Category(best), "rules", matched, table)
+        carried = [points for name, cat, points in parts if cat == best and points > 0]
+        weak = top - second < rules.margin or (len(carried) == 1 and carried[0] < rules.single_rule_min)
+        return Classification(Category(best), "rules", matched, table, weak=weak)
     return Classification(default, "default", matched, table)
 
 
@@ -170,8 +202,13 @@ def spam_reason(seen: Scan, rules: Rules) -> str | None:
     score = sum(points for _, _, points in parts)
     if score < rules.spam_threshold:
         return None
-    names = ", ".join(name for name, _, points in sorted(parts, key=lambda p: -p[2]) if points > 0)
-    return f"spam rules matched: {names} (score {score:g} >= {rules.spam_threshold:g})"
+    by_name = {rule.name: rule for rule in rules.spam}
+    names = []
+    for name, _, points in sorted(parts, key=lambda p: -p[2]):
+        if points > 0:
+            shown = [what for sign in by_name[name].signs if (what := seen.sign(sign))]
+            names.append(f"{name} ({'; '.join(shown)})" if shown else name)
+    return f"spam rules matched: {', '.join(names)} (score {score:g} >= {rules.spam_threshold:g})"
 
 
 def topics(seen: Scan, rules: Rules) -> tuple[str, ...]:
@@ -187,11 +224,13 @@ class _Compiler:
 
     def __init__(self, data: dict[str, Any], source: str):
         self.source = source
-        unknown = set(data) - {"settings", "words", "category", "rule", "spam", "topic"}
+        unknown = set(data) - _SECTIONS
         if unknown:
             self.fail(sorted(unknown)[0], "unknown section")
+        self.spelling = self.parsed(spelling_table, self.table(data, "spelling"), "spelling") or None
         words = self.table(data, "words")
-        self.book = PhraseBook({name: self.word_class(name, entries) for name, entries in words.items()})
+        self.book = PhraseBook({name: self.word_class(name, entries) for name, entries in words.items()},
+                               self.spelling)
 
     def fail(self, key: str, what: str) -> NoReturn:
         raise ConfigError(f"{self.source}: {key}", what)
@@ -217,7 +256,8 @@ class _Compiler:
         if not _NAME.match(name):
             self.fail(key, "class names are lower-case letters, digits and _")
         texts = self.strings(entries, key)
-        return tuple(self.parsed(class_entry, text, f"{key}[{j}]") for j, text in enumerate(texts))
+        return tuple(self.parsed(lambda t: class_entry(t, self.spelling), text, f"{key}[{j}]")
+                     for j, text in enumerate(texts))
 
     def parsed(self, parse: Callable[[str], Any], text: str, key: str) -> Any:
         """parse(text), a PhraseError becoming a ConfigError at `key`."""
@@ -266,11 +306,16 @@ class _Compiler:
         where = entry.get("where", "any")
         if where not in ("any", "subject", "body"):
             self.fail(f"{key}.where", f"must be any, subject or body; got {where!r}")
+        signs = self.strings(entry.get("signs", []), f"{key}.signs") if "signs" in entry else []
+        for j, sign in enumerate(signs):
+            if sign not in links.SIGNS:
+                self.fail(f"{key}.signs[{j}]",
+                          f"rule {name!r}: no sign {sign!r}; known: {', '.join(links.SIGNS)}")
         rule = Rule(name, self.weights(entry, key, section), self.phrase_ids(entry, "phrases", key),
                     self.regexes(entry, key), self.phrase_ids(entry, "with", key),
-                    self.phrase_ids(entry, "unless", key), where)
-        if not rule.phrases and not rule.regexes:
-            self.fail(f"{key}.phrases", f"rule {name!r}: needs phrases or regex")
+                    self.phrase_ids(entry, "unless", key), where, tuple(signs))
+        if not rule.phrases and not rule.regexes and not rule.signs:
+            self.fail(f"{key}.phrases", f"rule {name!r}: needs phrases, regex or signs")
         return rule
 
     def section(self, data: dict[str, Any], section: str) -> tuple[Rule, ...]:
@@ -295,6 +340,18 @@ class _Compiler:
             self.fail(f"{key}.needs_min", "must be above 0")
         return Gate(cat, table["needs"], **number)
 
+    def lookalike(self, data: dict[str, Any]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """[lookalike] names (brands and our own names, letters only) and genuine (their domains)."""
+        table = self.table(data, "lookalike")
+        for key in sorted(set(table) - {"names", "genuine"}):
+            self.fail(f"lookalike.{key}", "unknown key (names, genuine)")
+        names = [n.strip().lower() for n in self.strings(table.get("names", []), "lookalike.names")]
+        for j, name in enumerate(names):
+            if not re.fullmatch(r"[a-z][a-z0-9]{3,}", name):
+                self.fail(f"lookalike.names[{j}]", f"{name!r}: one word of 4 letters or more")
+        genuine = links.trusted_domains(self.strings(table.get("genuine", []), "lookalike.genuine"))
+        return tuple(names), genuine
+
     def settings(self, data: dict[str, Any]) -> dict[str, float]:
         table = self.table(data, "settings")
         for key in sorted(set(table) - set(_SETTINGS)):
@@ -311,6 +368,8 @@ def compile_rules(data: dict[str, Any], source: str = "rules.toml") -> Rules:
     values = c.settings(data)
     rules, spam, tops = c.section(data, "rule"), c.section(data, "spam"), c.section(data, "topic")
     gates = tuple(c.gate(cat, table) for cat, table in c.table(data, "category").items())
+    names, genuine = c.lookalike(data)
     return Rules(rules, spam, tops, gates, c.book.matcher(), any(r.regexes for r in rules + spam + tops),
                  values["threshold"], values["subject_factor"], values["spam_threshold"],
-                 int(values["max_chars"]))
+                 int(values["max_chars"]), values["margin"], values["single_rule_min"], c.spelling,
+                 names, genuine)

@@ -1,20 +1,25 @@
 """Stage filter: Mail -> Verdict (report, own, bounce, auto-reply, bulk or spam).
 
-In: a parsed `Mail`, our own addresses, and the spam rule (a function: Mail -> reason or None,
-written by the classifier). Out: a `Verdict` with a short English reason that names the header
-or rule that decided. Only `report` may open a ticket or get an answer. Pure: no I/O.
+In: a parsed `Mail`, our own addresses, the spam rule (a function: Mail -> reason or None,
+written by the classifier), the verdict headers of an upstream filter we trust (`trust_headers`,
+names such as X-Spam-Flag, X-Spam-Status, X-Rspamd-Action) and our receiving server's id for its
+Authentication-Results (`authserv_id`: a DMARC fail under a quarantine/reject policy is spam).
+Out: a `Verdict` with a short English reason that names the header or rule that decided. Only
+`report` may open a ticket or get an answer. Pure: no I/O.
 
 Checks run in this order and the first that answers decides: own address, bounce, auto-reply,
 bulk, spam (the order within is `_CHECKS`; a bare null sender is the one bounce sign that is
-tried after the auto-reply checks, see `_null_sender`).
+tried after the auto-reply checks, see `_null_sender`); spam is, in order: an upstream verdict, DMARC,
+the spam rules.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 
 from mailticket.core.compose import check_addr
+from mailticket.core.identity import dmarc_rejected
 from mailticket.types import Kind, Mail, Verdict
 
 Check = Callable[[Mail], str | None]
@@ -64,12 +69,15 @@ def is_unanswerable(address: str) -> bool:
     return _UNANSWERABLE.search(local) is not None
 
 
-def judge(mail: Mail, own_addresses: frozenset[str], spam_reason: Callable[[Mail], str | None]) -> Verdict:
+def judge(mail: Mail, own_addresses: frozenset[str], spam_reason: Callable[[Mail], str | None],
+          trust_headers: Collection[str] = (), authserv_id: str = "") -> Verdict:
     """Decide what kind of message `mail` is; the first check that answers wins."""
     own = {a.strip().lower() for a in own_addresses}
     checks: tuple[tuple[Kind, Check], ...] = (
         (Kind.OWN, lambda m: _own(m, own)),
         *_CHECKS,
+        (Kind.SPAM, lambda m: upstream_verdict(m, trust_headers)),
+        (Kind.SPAM, lambda m: dmarc_rejected(m, authserv_id) if authserv_id else None),
         (Kind.SPAM, spam_reason),
     )
     for kind, check in checks:
@@ -190,6 +198,35 @@ def _list_unsubscribe(mail: Mail) -> str | None:
 def _precedence_bulk(mail: Mail) -> str | None:
     value = _first_word(mail.header("precedence"))
     return f"Precedence: {value}" if value in ("bulk", "junk", "list") else None
+
+
+# --- upstream filters --------------------------------------------------------------------
+
+# What SpamAssassin (X-Spam-Flag: YES, X-Spam-Status: Yes, score=...) and Rspamd (X-Rspamd-Action)
+# write when they judge a mail spam; Rspamd's "no action" and "greylist" are not verdicts.
+_SPAM_VERDICT = {
+    "x-spam-flag": re.compile(r"^\s*yes\b", re.IGNORECASE),
+    "x-spam-status": re.compile(r"^\s*yes\b", re.IGNORECASE),
+    "x-rspamd-action": re.compile(r"^\s*(?:reject|add[ _]header|rewrite[ _]subject|soft[ _]reject)\b",
+                                  re.IGNORECASE),
+    "x-spam": re.compile(r"^\s*(?:yes|true)\b", re.IGNORECASE),
+}
+_ANY_YES = re.compile(r"^\s*(?:yes|true|spam)\b", re.IGNORECASE)
+
+
+def upstream_verdict(mail: Mail, trust_headers: Collection[str]) -> str | None:
+    """The first trusted verdict header that says spam, named with its value; None when none does.
+
+    Only the topmost value of each header is read: it is the one our receiving server added.
+    """
+    for name in trust_headers:
+        value = mail.header(name)
+        if value is None:
+            continue
+        pattern = _SPAM_VERDICT.get(name.strip().lower(), _ANY_YES)
+        if pattern.search(value):
+            return f"{name.strip()}: {_short(value)} (upstream filter)"
+    return None
 
 
 # Bounces come first: MTAs mark them Auto-Submitted too. The null sender is the weakest bounce

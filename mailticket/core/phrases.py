@@ -31,6 +31,9 @@ _TOKEN = re.compile(r"[a-z0-9_]+(?:[.,:]\d+)*|[^\x00-\x7f\W]+|[.!?;]")
 _STOP = frozenset(".!?;")  # sentence ends: a gap (~N) never crosses one
 _COMBINING = re.compile(r"[\u0300-\u036f]")
 _REPEATED = re.compile(r"([a-z])\1{2,}")
+# "masuk2", "nyampe2", "lama2nya" (letters, then 2, then maybe -nya/-an): a word said twice; not "h2o",
+# "2x", "dki2", which have fewer than 3 letters before the 2, nor "tahap2a"
+_REDUP = re.compile(r"\b([a-z]{3,})2(nya|an|lah|kan)?\b")
 
 Atom = tuple[str, bool]  # (token, is_prefix)
 Step = tuple[tuple[Atom, ...], ...] | int  # alternatives of atom sequences, or a gap of up to N tokens
@@ -52,38 +55,60 @@ def fold(text: str) -> str:
 
 
 def normalise(text: str) -> str:
-    """Lower case, accents folded, 'bisaaa' -> 'bisa', whitespace collapsed (what regex rules see)."""
-    return " ".join(_REPEATED.sub(r"\1", fold(text)).split())
+    """Lower case, accents folded, 'bisaaa' -> 'bisa', 'masuk2' -> 'masuk masuk', whitespace collapsed
+    (what regex rules see)."""
+    return " ".join(_REDUP.sub(_twice, _REPEATED.sub(r"\1", fold(text))).split())
 
 
-def tokens(text: str) -> list[str]:
-    """Words and sentence ends; 'bisaaa' -> 'bisa' (checked on the distinct words: most mails have none)."""
+def _twice(match: re.Match[str]) -> str:
+    word = match.group(1)
+    return f"{word} {word}{match.group(2) or ''}"
+
+
+def tokens(text: str, spelling: dict[str, str] | None = None) -> list[str]:
+    """Words and sentence ends of folded text; 'bisaaa' -> 'bisa', 'masuk2' -> 'masuk masuk' (each
+    checked once on the whole text: most mails have neither) and short forms spelled out."""
+    if _REDUP.search(text):
+        text = _REDUP.sub(_twice, text)
     toks = _TOKEN.findall(text)
     if _REPEATED.search(" ".join(set(toks))):
         toks = [_REPEATED.sub(r"\1", tok) for tok in toks]
+    if spelling:
+        toks = list(map(spelling.get, toks, toks))
     return toks
+
+
+def spelling_table(entries: dict[str, str]) -> dict[str, str]:
+    """rules.toml [spelling] (short form = "word") checked and folded; PhraseError names a bad entry."""
+    table = {}
+    for short, word in entries.items():
+        if not isinstance(word, str) or not re.fullmatch(r"[a-z0-9]+", fold(short)) \
+                or not re.fullmatch(r"[a-z0-9]+", fold(word)):
+            raise PhraseError(f"{short} = {word!r}: one word = one word, letters and digits only")
+        table[fold(short)] = fold(word)
+    return table
 
 
 # ---------------------------------------------------------------- compiling
 
 
-def atoms(text: str) -> tuple[Atom, ...]:
+def atoms(text: str, spelling: dict[str, str] | None = None) -> tuple[Atom, ...]:
     """Literal words as the text's tokens: "e-mail" -> e, mail; "unggah*" -> a prefix."""
     found: list[Atom] = []
     for word in text.split():
         prefix = word.endswith("*")
         if prefix and len(word) < 4:
             raise PhraseError(f"{text!r}: a word prefix needs at least 3 letters before *")
-        toks = tokens(normalise(word.rstrip("*")))
+        toks = tokens(normalise(word.rstrip("*")), None if prefix else spelling)
         if not toks:
             raise PhraseError(f"{text!r}: {word!r} has no letters or digits")
         found.extend((t, prefix and k == len(toks) - 1) for k, t in enumerate(toks))
     return tuple(found)
 
 
-def class_entry(text: str) -> tuple[Atom, ...]:
+def class_entry(text: str, spelling: dict[str, str] | None = None) -> tuple[Atom, ...]:
     """One entry of a word class: a word, a prefix, or several plain words."""
-    found = atoms(text)
+    found = atoms(text, spelling)
     if any(c in text for c in "{}~") or (len(found) > 1 and any(pre for _, pre in found)):
         raise PhraseError(f"{text!r}: plain words only; a * prefix only in a one-word entry")
     return found
@@ -92,8 +117,9 @@ def class_entry(text: str) -> tuple[Atom, ...]:
 class PhraseBook:
     """Phrases compiled into one trie; `add` each, then take the `matcher` once."""
 
-    def __init__(self, classes: dict[str, WordClass]) -> None:
+    def __init__(self, classes: dict[str, WordClass], spelling: dict[str, str] | None = None) -> None:
         self.classes = classes
+        self.spelling = spelling
         self.trie = _Node()
         self.ids: dict[tuple[Step, ...], int] = {}
 
@@ -108,7 +134,7 @@ class PhraseBook:
                     raise PhraseError(f"{text!r}: no word class {word} in [words]")
                 steps.append(self.classes[word[1:-1]])
             else:
-                steps.append((atoms(word),))
+                steps.append((atoms(word, self.spelling),))
         gaps = [isinstance(step, int) for step in steps]
         if not steps or gaps[0] or gaps[-1] or any(a and b for a, b in itertools.pairwise(gaps)):
             raise PhraseError(f"{text!r}: a phrase cannot be empty, start or end with a gap, "
