@@ -139,6 +139,16 @@ class Report:
 
 
 @dataclass(frozen=True)
+class Filter:
+    """[filter]: what the spam check trusts."""
+
+    # verdict headers our receiving server's filter adds (SpamAssassin, Rspamd); () trusts none
+    trust_spam_headers: tuple[str, ...] = ("X-Spam-Flag", "X-Spam-Status", "X-Rspamd-Action")
+    # links to these domains and their sub-domains are no spam sign ("*.go.id" = "go.id")
+    trusted_link_domains: tuple[str, ...] = ("*.go.id", "lkpp.go.id", "inaproc.id", "spse.inaproc.id")
+
+
+@dataclass(frozen=True)
 class Settings:
     source: str  # the config file, or "<embedded default>"
     helpdesk: Helpdesk
@@ -156,6 +166,7 @@ class Settings:
     auto_close: AutoClose = AutoClose()
     survey: Survey = Survey()
     report: Report = Report()
+    filter: Filter = Filter()
 
 
 def parse_duration(text: str) -> timedelta:
@@ -379,7 +390,8 @@ def _holidays_file(path: Path, where: str) -> tuple[date, ...]:
 def build(data: dict[str, Any], source: str, base: Path) -> Settings:
     """Settings from parsed TOML; relative paths are taken relative to `base`."""
     _Reader(source, data, "", {"helpdesk", "database", "inbox", "smtp", "staff", "sla",
-                               "escalation", "digest", "classifier", "templates", "survey", "report"})
+                               "escalation", "digest", "classifier", "templates", "survey", "report",
+                               "filter"})
     database = _Reader(source, data, "database", {"url"})
     escalation = _Reader(source, data, "escalation", {"at"})
     digest = _Reader(source, data, "digest", {"time"})
@@ -409,7 +421,19 @@ def build(data: dict[str, Any], source: str, base: Path) -> Settings:
         auto_close=_auto_close(data, source),
         survey=(survey_report := _survey_report(data, source))[0],
         report=survey_report[1],
+        filter=_filter(data, source),
     )
+
+
+def _filter(data: dict, source: str) -> Filter:
+    r = _Reader(source, data, "filter", {"trust_spam_headers", "trusted_link_domains"})
+    values = {}
+    for key in ("trust_spam_headers", "trusted_link_domains"):
+        items = r.get(key, list, list(getattr(Filter, key)))
+        if not all(isinstance(v, str) and v.strip() and " " not in v.strip() for v in items):
+            raise ConfigError(r.where(key), "must be a list of header names or domains, one word each")
+        values[key] = tuple(v.strip() for v in items)
+    return Filter(**values)
 
 
 def _database_url(url: str, base: Path) -> str:

@@ -70,4 +70,6 @@ def desk_of(settings: Settings) -> Desk:
         max_acks_per_hour=helpdesk.max_acks_per_hour, max_message_size=helpdesk.max_message_size,
         calendar=settings.calendar, targets=settings.sla.targets,
         default_category=Category(settings.default_category),
+        trust_spam_headers=settings.filter.trust_spam_headers,
+        trusted_link_domains=settings.filter.trusted_link_domains,
     )

@@ -107,10 +107,13 @@ def _scan(ctx: Context, w: Work) -> classify.Scan:
 
 
 def _filter(ctx: Context, session: Session, w: Work) -> None:
-    def spam_reason(_mail: Mail) -> str | None:
-        return classify.spam_reason(_scan(ctx, w), ctx.rules)
+    def spam_reason(mail: Mail) -> str | None:
+        signs = classify.signs(mail, ctx.rules, ctx.desk.trusted_link_domains, ctx.desk.own_addresses)
+        w.scan = replace(_scan(ctx, w), signs=signs)
+        return classify.spam_reason(w.scan, ctx.rules)
 
-    w.verdict = filter.judge(w.mail, ctx.desk.own_addresses, spam_reason)
+    w.verdict = filter.judge(w.mail, ctx.desk.own_addresses, spam_reason, ctx.desk.trust_spam_headers,
+                             ctx.settings.staff.authserv_id)
 
 
 def _thread(ctx: Context, session: Session, w: Work) -> None:

@@ -15,6 +15,7 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
+from mailticket.app import autoclose, report
 from mailticket.app.apply import history, view
 from mailticket.app.context import Context
 from mailticket.core import digest, sla
@@ -43,6 +44,8 @@ class Scheduler:
         now = self.clock.now()
         self.check_sla(now)
         self.send_digest_if_due(now)
+        autoclose.check_waiting(self.ctx, now)  # [sla.auto_close]: remind, then close
+        report.send_report_if_due(self.ctx, now)  # [report] day: last month's report
 
     # -- SLA ------------------------------------------------------------------------------------
 

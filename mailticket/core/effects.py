@@ -60,6 +60,9 @@ class Desk:
     calendar: Calendar
     targets: dict[str, timedelta]
     default_category: Category
+    # [filter]: upstream verdict headers we believe, and the domains whose links are no spam sign
+    trust_spam_headers: tuple[str, ...] = ()
+    trusted_link_domains: tuple[str, ...] = ()
 
     def find(self, name_or_email: str) -> Person | None:
         """A staff member or coordinator by name or address, case-insensitively."""

@@ -16,6 +16,7 @@ any other DMARC result) is final: the receiver knows the domain's policy, we do 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection
 
 from mailticket.core.effects import Role
@@ -152,3 +153,34 @@ def _aligned(signer: str, domain: str) -> bool:
     if shorter.count(".") < 1:
         return False  # "com" or "id" alone never aligns
     return signer == domain or signer.endswith("." + domain) or domain.endswith("." + signer)
+
+
+def dmarc_rejected(mail: Mail, authserv_id: str) -> str | None:
+    """Why our server's topmost Authentication-Results says the From domain fails DMARC with a policy of
+    quarantine or reject (None when it does not): the domain's owner asks receivers not to deliver it.
+
+    The policy is read from the ``policy.dmarc`` property or from Gmail's comment
+    ``dmarc=fail (p=REJECT sp=REJECT dis=NONE)``; p=none asks for nothing and is not enough.
+    """
+    wanted = authserv_id.strip().lower()
+    for value in mail.header_all("authentication-results"):
+        head, _, rest = _strip_comments(value).partition(";")
+        tokens = head.split()
+        if not (wanted and tokens and tokens[0].lower() == wanted):
+            continue
+        for method, props in _results(rest):
+            if method == "dmarc" and props["result"] == "fail":
+                policy = props.get("policy.dmarc", "").lower() or _dmarc_comment_policy(value)
+                if policy in ("quarantine", "reject"):
+                    where = props.get("header.from", "")
+                    return f"Authentication-Results ({wanted}): dmarc=fail, policy {policy}" + (
+                        f", header.from={where}" if where else "")
+        return None
+    return None
+
+
+def _dmarc_comment_policy(value: str) -> str:
+    """p= of the comment after dmarc=fail in a raw Authentication-Results value ("" when none)."""
+    found = re.search(r"\bdmarc\s*=\s*fail\s*\(([^)]*)\)", value, re.IGNORECASE)
+    policy = re.search(r"(?:^|[\s;])p\s*=\s*(\w+)", found.group(1), re.IGNORECASE) if found else None
+    return policy.group(1).lower() if policy else ""
