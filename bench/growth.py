@@ -57,6 +57,7 @@ TABLES = ("tickets", "raw_mail", "raw_data", "outbox", "messages", "events")  # 
 CHUNK = 5000  # tickets per transaction while filling
 HELPDESK_INBOX = "imap:INBOX"
 RATIO_TARGET, LIST_MS, SHOW_MS, LIST_WALL_MS, DIGEST_S = 0.85, 100, 100, 400, 2.0
+INDEXED_MS, REPORT_S, DIGEST_LINES = 20, 5.0, 300
 
 # -- a helpdesk folder --------------------------------------------------------------------------
 
@@ -189,6 +190,20 @@ class Filler:
             "date": created - timedelta(seconds=rng.randrange(5, 600)), "message_id": mid, "text": body,
             "raw_id": raw["id"], "outbox_id": None})
         self._ack(ticket, name, mid)
+        if rng.random() < 0.08:  # spam, auto-replies, bulk and bounces arrive between the reports
+            self._kept(created + timedelta(seconds=rng.randrange(1, 600)))
+
+    def _kept(self, received: datetime) -> None:
+        kind = self.rng.choices(("spam", "auto_reply", "bulk", "bounce"), (50, 25, 20, 5))[0]
+        data = (f"From: someone@example.net\nSubject: {kind}\nMessage-ID: <{self.rng.getrandbits(64):x}@x>"
+                f"\n\n{kind}\n").encode()
+        raw_id = self._id("raw_mail")
+        self.rows["raw_data"].append({"raw_id": raw_id, "data": data})
+        self.rows["raw_mail"].append({
+            "id": raw_id, "sha256": hashlib.sha256(data).hexdigest(), "message_id": f"<{raw_id}@x>",
+            "source": HELPDESK_INBOX, "size": len(data), "received_at": received, "state": "kept",
+            "kind": kind, "reason": f"bench: {kind}", "sender": "someone@example.net", "subject": kind,
+            "ticket_id": None})
 
     def _category(self) -> tuple[str, str]:
         category = self.rng.choices(("gangguan", "permasalahan", "permintaan"), (30, 15, 55))[0]
@@ -211,7 +226,7 @@ class Filler:
                "category_source": source, "needs_review": source == "default", "created_at": created,
                "due_at": due, "closed_at": None, "escalated": False, "waiting_since": None,
                "paused_seconds": 0, "first_response_at": None, "warned_for_due": None,
-               "breached_for_due": None, "assignee": None}
+               "breached_for_due": None, "assignee": None, "rating": None}
         status = self._status(self.now - created)
         if status == "closed":
             self._closed(row, target)
@@ -234,6 +249,8 @@ class Filler:
             closed = created + (self.now - created) * rng.random()
         paused = int(took.total_seconds() * rng.random()) if rng.random() < 0.05 else 0
         late = closed > row["due_at"]
+        rated = rng.random() < 0.4  # about two in five reporters answer the survey
+        row["rating"] = rng.choices((1, 2, 3, 4), (4, 10, 46, 40))[0] if rated else None
         row.update(status="closed", closed_at=closed, assignee=rng.choice(STAFF), paused_seconds=paused,
                    first_response_at=created + (closed - created) * rng.uniform(0.05, 0.5), escalated=late,
                    warned_for_due=row["due_at"] if took >= target * 0.75 else None,
@@ -457,7 +474,8 @@ def show_tokens(home: Path, base: int) -> list[tuple[str, str]]:
                              "JOIN messages m ON m.ticket_id = t.id WHERE t.number > ? "
                              "GROUP BY t.id ORDER BY n DESC, t.number LIMIT 1",
                              (base,)).fetchone()
-    return [(f"LPSE#{base // 2}", "filled"), (f"LPSE#{busiest[0]}", f"ingested, {busiest[1]} messages")]
+    filled = [(f"LPSE#{base // 2}", "filled")]
+    return filled + ([(f"LPSE#{busiest[0]}", f"ingested, {busiest[1]} messages")] if busiest else [])
 
 
 def verdict(ok: bool) -> str:
@@ -480,6 +498,15 @@ def measure_reads(home: Path, cli: list[str], base: int, repeat: int) -> None:
         print(f"tickets show {token} --json ({what}): in-process {show_s * 1000:.1f} ms"
               f" ({verdict(show_s * 1000 < SHOW_MS)}, target < {SHOW_MS} ms)"
               f" | CLI wall {show_wall * 1000:.0f} ms")
+    for argv in (["tickets", "list", "--overdue", "--json"], ["mail", "list", "--json"]):
+        took, printed = in_process(home, argv, repeat)
+        print(f"{' '.join(argv)}: {len(json.loads(printed))} rows; in-process {took * 1000:.1f} ms"
+              f" ({verdict(took * 1000 < INDEXED_MS)}, target < {INDEXED_MS} ms)")
+    report_s, printed = in_process(home, ["report"], max(3, repeat // 2))
+    report_wall = wall(home, cli, ["report"], 3)
+    print(f"report (last month): in-process {report_s:.2f} s | CLI wall {report_wall:.2f} s"
+          f" ({verdict(max(report_s, report_wall) < REPORT_S)}, target < {REPORT_S:.0f} s);"
+          f" {len(printed.splitlines())} lines")
     render_s = render_digest(home, repeat)
     digest_s, printed = in_process(home, ["digest", "--preview"], max(3, repeat // 2))
     digest_wall = wall(home, cli, ["digest", "--preview"], 3)
@@ -506,7 +533,17 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=7, help="timed runs per read command")
     ap.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "mailticket-bench")
     ap.add_argument("--shared", type=Path, default=ROOT.parent / "shared" / "bench")
+    ap.add_argument("--reads-only", action="store_true",
+                    help="no ingest phases: fill --tickets tickets and measure the read side only")
     args = ap.parse_args()
+    if args.reads_only:
+        args.work.mkdir(parents=True, exist_ok=True)
+        template, _timeline = filled_template(args.work, args.tickets, args.tickets)
+        home, cli = copy_home(template, args.work / "growth-reads")
+        print(f"read side at {args.tickets} tickets (filled rows only;"
+              f" database {(home / 'mt.db').stat().st_size / 2**20:.0f} MiB):")
+        measure_reads(home, cli, args.tickets, args.repeat)
+        return
     if args.tickets < 2 * MESSAGES:
         sys.exit(f"--tickets must be at least {2 * MESSAGES}")
     args.work.mkdir(parents=True, exist_ok=True)

@@ -82,7 +82,8 @@ def _column(value):
 # -- rendering ------------------------------------------------------------------------------------
 
 TEMPLATES = {"ack": Renderer.ack, "notification": Renderer.notification, "relay": Renderer.relay,
-             "closing": Renderer.closing, "error": Renderer.error, "escalation": Renderer.escalation}
+             "closing": Renderer.closing, "error": Renderer.error, "escalation": Renderer.escalation,
+             "survey_scale": Renderer.survey_scale}
 
 
 def _render(ctx: Context, send: Send, stored: Stored) -> Rendered:

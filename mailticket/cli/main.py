@@ -73,6 +73,13 @@ def build_parser() -> argparse.ArgumentParser:
     what.add_argument("--send", action="store_true", help="queue it to the coordinators and send it")
     dg.set_defaults(func=cmd_digest)
 
+    rp = sub.add_parser("report", help="the coordinators' monthly report (default: last month)")
+    rp.add_argument("--month", metavar="YYYY-MM", help="the month to report on (default: last month)")
+    rp.add_argument("--csv", metavar="FILE", help="also write one row per ticket to FILE")
+    rp.add_argument("--html", metavar="FILE", help="also write the HTML version to FILE")
+    rp.add_argument("--send", action="store_true", help="queue it to the coordinators and send it")
+    rp.set_defaults(func=cmd_report)
+
     st = sub.add_parser("status", help="daemon health: last fetch and send, queues, quarantine")
     st.add_argument("--json", action="store_true")
     st.set_defaults(func=cmd_status)
@@ -409,6 +416,33 @@ def cmd_check(args: argparse.Namespace) -> int:
     ok, lines = check(settings_for(args))
     print("\n".join(lines))
     return EXIT_OK if ok else EXIT_FAILURE
+def cmd_report(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from mailticket.app.report import queue_report, render_report, report_csv
+    from mailticket.core.report import Month
+    from mailticket.db.session import transaction
+
+    app = app_for(args)
+    tz = app.settings.helpdesk.tz
+    try:
+        month = Month.parse(args.month, tz) if args.month else Month.before(app.clock.now(), tz)
+    except ValueError as exc:
+        raise UsageError(f"--month: {exc}") from None
+    with transaction(app.factory) as session:
+        report, rendered = render_report(session, app.context, month)
+        if args.send and queue_report(session, app.context, month, app.clock.now()) is None:
+            print("mailticket: no coordinators configured, nothing queued", file=sys.stderr)
+    if args.csv:
+        Path(args.csv).write_text(report_csv(report, app.context), encoding="utf-8")
+    if args.html:
+        Path(args.html).write_text(rendered.html, encoding="utf-8")
+    if args.send:
+        _send_unless_a_daemon_does(args, app)
+    print(f"Subject: {rendered.subject}\n\n{rendered.text}")
+    return EXIT_OK
+
+
 
 
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
