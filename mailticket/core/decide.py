@@ -21,7 +21,7 @@ Who gets which mail, as a table (the rows are tested one by one in tests/unit/te
 
 from __future__ import annotations
 
-from mailticket.core import sla, staff, workflow
+from mailticket.core import sla, staff, survey, workflow
 from mailticket.core.draft import Draft
 from mailticket.core.effects import Arrival, Decision, Desk, Keep, OpenTicket, Record, TicketSnapshot
 from mailticket.core.filter import is_unanswerable
@@ -131,7 +131,14 @@ def reply_address(arrival: Arrival, desk: Desk) -> str:
 
 
 def follow_up(arrival: Arrival, desk: Desk, ticket: TicketSnapshot) -> Decision:
-    """A reporter's (or anyone's) message in a ticket's thread: record, resume, reopen, tell staff."""
+    """A reporter's (or anyone's) message in a ticket's thread: record, resume, reopen, tell staff.
+
+    The reporter's answer to the closing mail's survey (core/survey.py) is recorded as the ticket's
+    rating and never reopens it."""
+    if ticket.status is Status.CLOSED and arrival.sender == ticket.reporter:
+        rated = survey.answer(arrival, desk, ticket)
+        if rated is not None:
+            return rated
     action = workflow.reporter_reply_action(ticket.status, ticket.closed_at, arrival.now, desk.reopen_window)
     if action == "new-ticket":
         return open_ticket(arrival, desk, follows=ticket)

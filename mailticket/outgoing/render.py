@@ -28,8 +28,11 @@ from jinja2 import (
 
 from mailticket.core.commands import VALID_TAGS_HELP
 from mailticket.core.digest import DigestContext
+from mailticket.core.report import MonthReport
+from mailticket.core.survey import Index
 from mailticket.errors import ConfigError
 from mailticket.outgoing.locale_id import (
+    MONTHS,
     category_label,
     event_label,
     format_date,
@@ -106,7 +109,7 @@ class Renderer:
     """The templates folder, compiled once; one method per outgoing kind."""
 
     def __init__(self, templates_path: Path, *, helpdesk_name: str, helpdesk_address: str, tz: tzinfo,
-                 targets: Mapping[str, timedelta]):
+                 targets: Mapping[str, timedelta], survey: bool = False):
         self.templates_path = templates_path
         self.tz = tz
         self.targets = dict(targets)
@@ -119,12 +122,13 @@ class Renderer:
         self.env.filters.update(waktu=self.when, tanggal=format_date, durasi=format_duration,
                                 ukuran=format_size, status=status_label)
         self._templates: dict[str, Template] = {}
+        self.env.globals["survey"] = survey  # the closing mails ask for a rating (core/survey.py)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Renderer:
         return cls(settings.templates_path, helpdesk_name=settings.helpdesk.name,
                    helpdesk_address=settings.helpdesk.address, tz=settings.helpdesk.tz,
-                   targets=settings.sla.targets)
+                   targets=settings.sla.targets, survey=settings.survey.enabled)
 
     # --- one method per kind ---------------------------------------------------------------------
 
@@ -182,6 +186,30 @@ class Renderer:
         return Rendered("watchdog", clean_subject(f"{label}: {self.helpdesk['name']}"),
                         self._template("watchdog.txt").render(values))
 
+    def survey_scale(self, *, ticket: TicketView, value: int) -> Rendered:
+        """To a reporter whose survey answer was off the scale 1-4."""
+        return self._render("survey_scale", ticket, value=value)
+
+    def reminder(self, *, ticket: TicketView, since: datetime, close_at: datetime) -> Rendered:
+        """To a reporter we are waiting for: answer by `close_at` or the ticket is closed."""
+        return self._render("reminder", ticket, since=since, close_at=close_at)
+
+    def autoclose(self, *, ticket: TicketView, since: datetime) -> Rendered:
+        """To a reporter we waited for too long: the ticket is closed, a reply reopens it."""
+        return self._render("autoclose", ticket, since=since)
+
+    def report(self, *, report: MonthReport) -> Rendered:
+        """To the coordinators: the monthly report built by report.build_report."""
+        month = report.month
+        label = f"{MONTHS[month.month - 1]} {month.year}"
+        values = {"helpdesk": self.helpdesk, "r": report, "month_label": label,
+                  "categories": tuple((self.category(g.name).label, g) for g in report.categories),
+                  "staff": tuple((g.name, g) for g in report.staff), "span": _span, "pct": _pct,
+                  "ikm_text": _ikm_text}
+        subject = clean_subject(f"Laporan bulanan {self.helpdesk['name']}, {label}")
+        return Rendered("report", subject, self._template("report.txt").render(values),
+                        self._template("report.html").render(values))
+
     # --- helpers ---------------------------------------------------------------------------------
 
     def category(self, name: str) -> CategoryView:
@@ -229,6 +257,21 @@ class Renderer:
 
 def _labelled(history: Sequence[HistoryEntry]) -> tuple[tuple[HistoryEntry, str], ...]:
     return tuple((entry, event_label(entry.action)) for entry in history)
+
+
+def _span(value: timedelta | None) -> str:
+    return "-" if value is None else format_duration(value)
+
+
+def _pct(value: int | None) -> str:
+    return "-" if value is None else f"{value}%"
+
+
+def _ikm_text(index: Index) -> str:
+    if not index.count:
+        return "belum ada penilaian"
+    return (f"IKM {index.value:.2f} ({index.letter}, {index.quality}), rata-rata {index.average:.2f}"
+            f" dari {index.count} penilaian").replace(".", ",")
 
 
 def _due(ticket: TicketView) -> datetime:
