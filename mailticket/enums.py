@@ -40,6 +40,8 @@ class Kept(StrEnum):
     DUPLICATE = "duplicate"  # the same Message-ID and bytes were processed before
     BLOCKED = "blocked"  # the sender is on the block list
     FLOOD = "flood"  # the sender wrote too many reports too fast
+    UNVERIFIED = "unverified"  # from a staff address, failed authentication (the staff member was told why)
+    COMMAND = "command"  # a staff member's new mail asking #daftar or #bantuan (answered, nothing opened)
 
 
 # The kinds `mail list` shows: every filter kind except a report, then the pipeline's own.

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 from mailticket.types import Category, Command, CommandError
 
-NO_ARG, TEXT, CATEGORY, STAFF = "none", "text", "category", "staff"
+NO_ARG, TEXT, CATEGORY, STAFF, TICKET = "none", "text", "category", "staff", "ticket"
 
 
 @dataclass(frozen=True)
@@ -39,12 +39,21 @@ class Tag:
     usage: str  # argument as shown in the help, "" when none
     meaning: str  # one line, Bahasa Indonesia
     idioms: frozenset[str] = frozenset()  # words allowed after a NO_ARG tag
+    to_reporter: bool = False  # reporter-facing: text beside it may be relayed (see `internal`)
+
+    @property
+    def internal(self) -> bool:
+        """Text beside this tag is internal: recorded and shown to staff, never sent to the reporter.
+
+        Every tag is internal unless marked reporter-facing (#tutup, #tunggu, #buka): a new tag is
+        internal by default, so that forgetting the flag can never leak a remark to a citizen."""
+        return not self.to_reporter
 
 
 # The one table of tags: parse_commands reads it, and the help in our mail to staff is written from it.
 TAGS = (
     Tag("close", ("tutup", "selesai", "close"), NO_ARG, "",
-         "tutup tiket; balasan ini dikirim ke pelapor sebagai pemberitahuan penutupan"),
+         "tutup tiket; balasan ini dikirim ke pelapor sebagai pemberitahuan penutupan", to_reporter=True),
     Tag("escalate", ("eskalasi", "escalate"), TEXT, "[keterangan]", "teruskan tiket ke koordinator"),
     Tag("category", ("kategori", "category"), CATEGORY, "X",
          "ubah kategori menjadi X: gangguan, permasalahan atau permintaan"),
@@ -53,11 +62,22 @@ TAGS = (
     Tag("note", ("catatan", "note"), TEXT, "[teks]",
          "catatan internal; balasan ini tidak dikirim ke pelapor"),
     Tag("wait", ("tunggu", "wait"), TEXT, "[keterangan]",
-         "menunggu jawaban pelapor; hitungan tenggat waktu berhenti sementara"),
+         "menunggu jawaban pelapor; hitungan tenggat waktu berhenti sementara", to_reporter=True),
     Tag("reopen", ("buka", "reopen"), NO_ARG, "", "buka kembali tiket yang sudah ditutup",
-         frozenset({"kembali"})),
+         frozenset({"kembali"}), to_reporter=True),
+    Tag("merge", ("gabung", "merge"), TICKET, "LPSE#N",
+         "gabungkan tiket ini ke tiket N (pesan, riwayat dan Cc pindah; pelapor diberi tahu token barunya)"),
+    Tag("list", ("daftar", "list"), NO_ARG, "",
+         "(dalam e-mail baru tanpa token) daftar tiket terbuka Anda dan yang belum ditugaskan"),
+    Tag("help", ("bantuan", "help"), NO_ARG, "", "kirimkan panduan tag perintah ini kepada Anda"),
 )
 _BY_ALIAS = {alias: tag for tag in TAGS for alias in tag.aliases}
+
+
+def is_internal(name: str) -> bool:
+    """Whether text beside the command `name` (canonical) is internal; unknown names are."""
+    tag = next((t for t in TAGS if t.name == name), None)
+    return tag is None or tag.internal
 
 _CATEGORIES = {
     "gangguan": Category.GANGGUAN,
@@ -70,7 +90,7 @@ _CATEGORIES = {
     "service request": Category.PERMINTAAN,
 }
 _CONFLICTS = {frozenset(pair) for pair in (("close", "reopen"), ("close", "wait"), ("take", "assign"))}
-_SINGLE_VALUED = frozenset({"category", "assign"})
+_SINGLE_VALUED = frozenset({"category", "assign", "merge"})
 
 # "#" + a word starting with a letter; "kategori:gangguan" and "tutup." are fine, "tutup/x" is one token.
 _TAG_LINE = re.compile(r"#(?P<word>[^\W\d_][\w-]*)(?P<sep>[.,;:!=]*)(?P<rest>.*)")
@@ -88,6 +108,37 @@ def tags_help(tags: Sequence[Tag] = TAGS) -> str:
 
 
 VALID_TAGS_HELP: str = tags_help()
+
+# One example per tag for the help mail (#bantuan): how a line is written, and what the rest of the
+# reply then does. A tag without one here is shown with its usage.
+_EXAMPLES = {
+    "close": ("#tutup", "teks di bawahnya dikirim ke pelapor bersama pemberitahuan penutupan"),
+    "escalate": ("#eskalasi perlu keputusan soal perpanjangan jadwal",
+                 "koordinator menerima tiket ini dengan teks Anda; tidak dikirim ke pelapor"),
+    "category": ("#kategori permasalahan", "teks lain di balasan ini tetap internal"),
+    "assign": ("#tugaskan sari", "Sari menerima pemberitahuan; teks lain tetap internal"),
+    "take": ("#ambil", "tiket menjadi tugas Anda; teks lain tetap internal"),
+    "note": ("#catatan sudah dicek di log server, menunggu vendor", "tidak ada yang dikirim ke pelapor"),
+    "wait": ("#tunggu", "teks di bawahnya dikirim ke pelapor; tenggat berhenti sampai pelapor membalas"),
+    "reopen": ("#buka", "tiket dibuka kembali; teks di bawahnya dikirim ke pelapor"),
+    "merge": ("#gabung LPSE#12", "tiket ini ditutup dan isinya pindah ke LPSE#12; pelapor diberi tahu"),
+    "list": ("#daftar", "kirim sebagai e-mail baru ke alamat helpdesk, tanpa token di subjek"),
+    "help": ("#bantuan", "e-mail ini"),
+}
+
+
+def tag_examples(tags: Sequence[Tag] = TAGS) -> tuple[tuple[str, str, str], ...]:
+    """(names, example line, what it does) for every tag; the help mail prints "contoh: <line>", so
+    that no line of it is a tag when a client quotes it back without ">"."""
+    found = []
+    for tag in tags:
+        names = " / ".join(f"#{alias}" for alias in tag.aliases)
+        line, effect = _EXAMPLES.get(tag.name, (f"#{tag.aliases[0]} {tag.usage}".strip(), tag.meaning))
+        found.append((names, line, effect))
+    return tuple(found)
+
+
+TAG_EXAMPLES = tag_examples()
 
 
 def parse_commands(text: str, staff_names: Collection[str]) -> tuple[list[Command], list[CommandError]]:
@@ -162,6 +213,8 @@ def _argument(tag: Tag, word: str, arg: str, staff: set[str]) -> tuple[str, str]
     wanted = " ".join(arg.lower().split()).rstrip(".,;:!")
     if tag.arg == CATEGORY:
         return _category(word, arg, wanted)
+    if tag.arg == TICKET:
+        return _ticket(word, arg)
     wanted = wanted.lstrip("@").strip("<>")
     if not wanted:
         return "", f"#{word} perlu nama atau alamat e-mail staf"
@@ -177,6 +230,17 @@ def _category(word: str, arg: str, wanted: str) -> tuple[str, str]:
     if category is None:
         return "", f"kategori tidak dikenal: \"{arg}\"; pilih gangguan, permasalahan atau permintaan"
     return category.value, ""
+
+
+_TICKET_ARG = re.compile(r"\[?\s*(?:[^\W\d_][\w-]*\s*)?#?\s*(\d{1,9})\s*\]?[.,;:!]?")
+
+
+def _ticket(word: str, arg: str) -> tuple[str, str]:
+    """"LPSE#12", "[LPSE#12]", "#12" or "12" -> "12"; the prefix is not checked (the number is)."""
+    match = _TICKET_ARG.fullmatch(arg.strip())
+    if not match:
+        return "", f"#{word} perlu nomor tiket tujuan, misalnya #{word} LPSE#12"
+    return str(int(match[1])), ""
 
 
 def _conflicts(command: Command, earlier: list[Command]) -> list[CommandError]:

@@ -9,21 +9,64 @@ Who gets which mail, as a table (the rows are tested one by one in tests/unit/te
 | a second copy of a processed mail          | kept as `duplicate`   | none                               |
 | new report (no ticket)                     | `report`              | ack to the sender*; notification   |
 |                                            |                       |   to every staff member            |
-| follow-up by the reporter, a Cc, a         | `reply`               | notification to the assignee, else |
-|   stranger or an unverified staff address  |                       |   every staff member; waiting      |
+| follow-up by the reporter, a Cc or a       | `reply`               | notification to the assignee, else |
+|   stranger                                 |                       |   every staff member; waiting      |
 |                                            |                       |   resumes, recently closed reopens |
 | follow-up to a ticket closed too long ago  | a new ticket          | as a new report                    |
 | staff or coordinator reply                 | `staff_reply`/`note`  | see core/staff.py                  |
+| staff or coordinator address, failed       | `unverified` on the   | to that address only, at most once |
+|   authentication (Role.UNVERIFIED), in a   |   ticket; nothing     |   an hour: which check failed and  |
+|   ticket's thread                          |   else changes        |   what the operator can do         |
+| the same, no ticket (a new mail)           | kept as `unverified`  | the same explanation (no ticket:   |
+|                                            |   (`mail open ID`)    |   nothing is opened for staff)     |
+| new mail from staff with #daftar/#list or  | kept as `command`     | the list / the help to the sender; |
+|   #bantuan/#help                           |                       |   nothing is opened                |
+| new mail from staff forwarding a citizen's | `report`, reporter =  | ack to the citizen; notification   |
+|   mail (core/forward.py)                   |   the citizen; event  |   to every staff member            |
+|                                            |   `forwarded_by`      |                                    |
+| new mail from staff, anything else         | `report`              | as a new report                    |
 
 * unless the sender has no address we may answer, or opened more than `max_acks_per_hour`
   tickets within the hour.
+
+What the staff notification says (`Draft.notify_staff`; its subject and first line name the event):
+
+| the received mail                                  | event      | shows                                   |
+|----------------------------------------------------|------------|-----------------------------------------|
+| opens a ticket                                     | `new`      | who, the report, the registration       |
+|                                                    |            |   checklist (core/checklist.py)         |
+| the reporter's, on an open or waiting ticket       | `reply`    | who, the new text without quotes, the   |
+|                                                    |            |   ticket's last 3 messages before it    |
+| anyone's, that reopened a closed ticket            | `reopened` | the same                                |
+| a Cc's or a stranger's                             | `other`    | the same, and how the sender relates    |
+| too big to read (only the header block was read)   | `oversize` | no body: the command that shows it      |
+| (core/staff.py) a staff answer went to the reporter| `colleague`| to the other staff on the ticket (the   |
+|                                                    | / `closed` |   assignee, else every member), never   |
+|                                                    |            |   to the sender: the text sent          |
+
+The acknowledgement of a registration request (or of a mail that attaches or names one of the four
+documents) lists what arrived and what is still missing.
 """
 
 from __future__ import annotations
 
-from mailticket.core import sla, staff, survey, workflow
-from mailticket.core.draft import Draft
-from mailticket.core.effects import Arrival, Decision, Desk, Keep, OpenTicket, Record, TicketSnapshot
+from dataclasses import replace
+
+from mailticket.core import forward, sla, staff, survey, workflow
+from mailticket.core.draft import Draft, registration_checklist
+from mailticket.core.effects import (
+    Answer,
+    Arrival,
+    Decision,
+    Desk,
+    Event,
+    Keep,
+    OpenTicket,
+    Record,
+    Role,
+    Send,
+    TicketSnapshot,
+)
 from mailticket.core.filter import is_unanswerable
 from mailticket.core.thread import strip_subject
 from mailticket.types import Category, Kept, Kind, Status, ticket_token
@@ -39,8 +82,12 @@ def decide(arrival: Arrival, desk: Desk, reply: staff.StaffText | None = None) -
     if arrival.duplicate_of is not None:  # the same mail by another route: other trace headers
         why = f"another copy of raw message {arrival.duplicate_of}"
         return Decision(Kept.DUPLICATE.value, (Keep(Kept.DUPLICATE.value, why),))
+    if arrival.role is Role.UNVERIFIED:
+        return unverified(arrival)
     ticket = arrival.ticket
     if ticket is None:
+        if arrival.role.steers:
+            return staff_new_mail(arrival, desk, reply)
         return open_ticket(arrival, desk)
     if arrival.role.steers and reply is not None:
         return staff.apply_reply(Draft(arrival, desk, ticket), reply)
@@ -62,6 +109,49 @@ def _not_a_report(arrival: Arrival) -> Decision:
     return Decision(verdict.kind.value, (Keep(verdict.kind.value, verdict.reason),))
 
 
+# -- staff mail: unverified, or new (no ticket) ---------------------------------------------------
+
+
+UNVERIFIED = "unverified"  # messages[].kind on the ticket, and the kept raw row's kind
+
+
+def unverified(arrival: Arrival) -> Decision:
+    """A staff address whose mail failed authentication: recorded or kept, nothing else changes; the
+    address itself (never Reply-To) is told why, at most once an hour."""
+    why = arrival.unverified_why or "pemeriksaan keaslian e-mail gagal"
+    sender, mail, ticket = arrival.sender, arrival.mail, arrival.ticket
+    values = (("why", why), ("subject", mail.subject))
+    effects: list = []
+    if ticket is not None:
+        effects.append(Record(UNVERIFIED, mail.text, f"staff address failed authentication: {why}"))
+        effects.append(Event(UNVERIFIED, sender or "(unknown)", why))
+    else:
+        effects.append(Keep(UNVERIFIED, f"staff address failed authentication: {why}"))
+    if sender and not arrival.explained_last_hour:
+        if ticket is not None:
+            effects.append(Send(UNVERIFIED, (sender,), ticket, values, in_reply_to=mail.message_id))
+        else:
+            effects.append(Answer(UNVERIFIED, (sender,), values, in_reply_to=mail.message_id))
+    return Decision(UNVERIFIED, tuple(effects))
+
+
+def staff_new_mail(arrival: Arrival, desk: Desk, reply: staff.StaffText | None) -> Decision:
+    """A new mail (no ticket) from an authenticated staff member or coordinator."""
+    names = {c.name for c in reply.commands} if reply is not None else set()
+    if names & staff.ASKING:
+        return staff.answer_new_mail(arrival, desk, reply)
+    found = forward.forwarded(arrival.mail, arrival.attached_mail)
+    if found is None:
+        return open_ticket(arrival, desk)
+    citizen = replace(arrival, mail=forward.as_report(arrival.mail, found), role=Role.STRANGER,
+                      opened_last_hour=0)  # the forwarder's own count must not stop the citizen's ack
+    decision = open_ticket(citizen, desk)
+    by = Event("forwarded_by", arrival.sender, found.note[:300])  # the forwarder's own words, if any
+    effects = list(decision.effects)
+    effects.insert(2, by)  # after the ticket and its "created" event
+    return Decision("forwarded", tuple(effects))
+
+
 # -- a new report --------------------------------------------------------------------------------
 
 
@@ -70,7 +160,8 @@ def open_ticket(arrival: Arrival, desk: Desk, follows: TicketSnapshot | None = N
     verdict = arrival.classification
     if verdict is None:
         raise ValueError("a mail that opens a ticket must be classified first")
-    draft = Draft(arrival, desk, new_snapshot(arrival, desk, verdict.category, verdict.source))
+    snapshot = new_snapshot(arrival, desk, verdict.category, verdict.source)
+    draft = Draft(arrival, desk, snapshot.changed({"needs_review": verdict.needs_review}))  # weak rules too
     draft.effects.append(OpenTicket(draft.ticket))
     draft.event("created", _created_detail(arrival, desk, follows), by=arrival.sender or "(unknown)")
     why = ", ".join(verdict.matched) if verdict.matched else "no rule matched: default category"
@@ -114,7 +205,8 @@ def _acknowledge(draft: Draft) -> None:
                     "within an hour", by="system")
         return
     limit = desk.max_message_size if arrival.oversize else 0
-    draft.send("ack", (to,), values={"topics": arrival.topics, "size_limit": limit},
+    draft.send("ack", (to,), values={"topics": arrival.topics, "size_limit": limit,
+                                     "checklist": registration_checklist(arrival)},
                in_reply_to=arrival.mail.message_id, references=draft.references())
 
 

@@ -9,6 +9,8 @@ code that turns them into rows and outbox mail:
 - `Change`: set ticket fields (names and values of the ticket row);
 - `Event`: one line of the ticket's history;
 - `Send`: one mail, rendered from template `kind` with the ticket as it was when decided.
+- `Answer`: one mail about no ticket (#daftar, #bantuan, an unverified staff mail);
+- `MergeInto`: move the ticket's messages, events and Cc into another ticket (#gabung).
 """
 
 from __future__ import annotations
@@ -40,8 +42,13 @@ class Role(StrEnum):
 
 @dataclass(frozen=True)
 class Person:
-    name: str
+    name: str  # the handle staff write after #tugaskan
     email: str
+    display: str = ""  # how mail signs for them ("Rina Wulandari"); the name when empty
+
+    @property
+    def signature(self) -> str:
+        return self.display or self.name
 
 
 @dataclass(frozen=True)
@@ -103,6 +110,7 @@ class TicketSnapshot:
     paused_seconds: int
     first_response_at: datetime | None
     last_in_message_id: str
+    merged_into: int | None = None  # the number of the ticket this one was merged into (#gabung)
 
     def changed(self, fields: dict[str, Any]) -> TicketSnapshot:
         return replace(self, **fields)
@@ -124,6 +132,15 @@ class Arrival:
     classification: Classification | None = None  # set when the mail may open a ticket
     topics: tuple[str, ...] = ()
     opened_last_hour: int = 0  # tickets this sender opened within the last hour, before this mail
+    # Looked up only when needed: an unverified staff address was told why within the last hour;
+    # the open tickets a #daftar asks for (the sender's and the unassigned ones), None: not asked;
+    # the ticket a #gabung names (None: no such ticket or not asked); a forwarded message attached
+    # as message/rfc822 to a staff member's new mail, parsed.
+    unverified_why: str = ""  # Role.UNVERIFIED: which check failed (identity.why_unauthenticated)
+    explained_last_hour: bool = False
+    open_tickets: tuple[TicketSnapshot, ...] | None = None
+    merge_target: TicketSnapshot | None = None
+    attached_mail: Mail | None = None
 
     @property
     def sender(self) -> str:
@@ -176,9 +193,29 @@ class Send:
     references: tuple[str, ...] = ()
     reply_to: str = ""
     history_events: int | None = None  # with the ticket's history up to this many of the new events
+    recent_messages: int = 0  # with the report's text and this many of the ticket's last messages before it
 
 
-Effect = OpenTicket | Record | Keep | Change | Event | Send
+@dataclass(frozen=True)
+class Answer:
+    """A mail from template `kind` that is about no ticket (#daftar, #bantuan, an unverified new mail)."""
+
+    kind: str  # list, help, unverified
+    to: tuple[str, ...]
+    values: tuple[tuple[str, Any], ...] = ()
+    in_reply_to: str = ""
+    references: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class MergeInto:
+    """Move this ticket's messages, events and Cc into ticket `number` (the ticket's own fields and
+    events are separate Change/Event effects)."""
+
+    number: int
+
+
+Effect = OpenTicket | Record | Keep | Change | Event | Send | Answer | MergeInto
 
 
 @dataclass(frozen=True)

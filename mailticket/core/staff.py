@@ -2,8 +2,10 @@
 
 The reply's new text (quotes and signature removed) is parsed for tag lines (`read_reply`). Any bad
 tag line changes nothing and earns the sender an error reply; otherwise each command is applied in
-order, every change is an event, and the text is relayed to the reporter unless a command made it
-internal or quiet:
+order, every change is an event, and the text is relayed to the reporter only when the reply has
+no tag or only reporter-facing ones (#tutup, #tunggu, #buka; `commands.Tag.to_reporter`): text
+beside any other tag is internal, recorded on the ticket and shown to staff, never sent to the
+reporter. #tutup sends its text in the closing mail instead of a relay.
 
 | command            | ticket                                       | mail                                  |
 |--------------------|----------------------------------------------|---------------------------------------|
@@ -11,11 +13,34 @@ internal or quiet:
 | #tutup / #close    | -> closed; first response                    | closing mail to reporter and Cc       |
 | #buka / #reopen    | closed -> open                               | relay of the text                     |
 | #tunggu / #wait    | -> waiting, SLA clock paused                 | relay of the text                     |
-| #eskalasi          | -> escalated                                 | escalation to the coordinators; relay |
-| #kategori X        | category X, due time follows                 | relay of the text                     |
-| #tugaskan X, #ambil| assignee; new -> open                        | relay of the text                     |
+| #eskalasi          | -> escalated                                 | escalation to the coordinators        |
+| #kategori X        | category X, due time follows                 | none (the text is internal)           |
+| #tugaskan X, #ambil| assignee; new -> open                        | none (the text is internal)           |
 | #catatan / #note   | note event                                   | none (the text is internal)           |
-| a bad tag line     | nothing                                      | error reply to the sender only        |
+| #gabung LPSE#N     | messages, events, Cc move to N; this one     | to the reporter and Cc: use LPSE#N    |
+|                    |   -> closed, merged_into N; an event on both |   from now on (once: a merged ticket  |
+|                    |                                              |   cannot be merged again)             |
+| #daftar / #list    | nothing                                      | the open tickets to the sender        |
+| #bantuan / #help   | nothing                                      | the help mail to the sender           |
+| a bad tag line, or | nothing                                      | error reply to the sender only        |
+|   #gabung to an unknown, the same or an already merged ticket |   |                                       |
+
+In a new mail (no ticket), #daftar and #bantuan are answered and nothing is opened (`answer_new_mail`).
+
+Feedback to staff (issue 14), on top of the table:
+
+| when                                          | mail                                                 |
+|-----------------------------------------------|------------------------------------------------------|
+| any command ran (not #daftar/#bantuan alone)  | transcript to the sender: per command what changed,  |
+|                                               |   the mail sent, the ticket's new state              |
+| a relay or closing went to the reporter       | a copy (notification `colleague`/`closed`) to the    |
+|                                               |   other staff on the ticket: the assignee, else every|
+|                                               |   member; never the sender                           |
+| #tugaskan X by someone other than X           | `assigned` to X: summary, report, last messages,     |
+|                                               |   history (#ambil: none, nobody mails himself)       |
+| #eskalasi                                     | the escalation carries report and last messages      |
+
+Relays and closings sign with the staff member's display name (`[staff]` `display`), else the name.
 """
 
 from __future__ import annotations
@@ -23,14 +48,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from mailticket.core.commands import parse_commands, strip_tag_lines
-from mailticket.core.draft import Draft
-from mailticket.core.effects import Decision, Desk, Record
+from mailticket.core.commands import is_internal, parse_commands, strip_tag_lines
+from mailticket.core.draft import RECENT_MESSAGES, Draft
+from mailticket.core.effects import Answer, Arrival, Decision, Desk, Keep, MergeInto, Record, Send
 from mailticket.core.filter import is_unanswerable
 from mailticket.core.reply import new_text
-from mailticket.types import Category, Command, CommandError, Mail
+from mailticket.types import Category, Command, CommandError, Mail, Status, ticket_token
 
-QUIET = frozenset({"note", "close"})  # commands after which the text is not relayed as such
+ASKING = frozenset({"list", "help"})  # commands that ask the system something and change nothing
 
 
 @dataclass(frozen=True)
@@ -40,6 +65,11 @@ class StaffText:
     commands: tuple[Command, ...]
     errors: tuple[CommandError, ...]
     body: str  # new text without tag lines
+
+    @property
+    def internal(self) -> bool:
+        """The text is internal: a tag beside it is not reporter-facing (one table: commands.TAGS)."""
+        return any(is_internal(c.name) for c in self.commands)
 
     @property
     def kind(self) -> str:
@@ -58,12 +88,17 @@ def read_reply(mail: Mail, desk: Desk) -> StaffText:
 
 def apply_reply(draft: Draft, reply: StaffText) -> Decision:
     draft.effects.append(Record(reply.kind, reply.body, f"from {draft.arrival.role.value}"))
-    if reply.errors:
-        return _refuse(draft, reply.errors)
+    errors = reply.errors + _merge_errors(draft, reply)
+    if errors:
+        return _refuse(draft, errors)
+    steps = []
     for command in reply.commands:
+        before = draft.ticket
         COMMANDS[command.name](draft, command, reply)
-    if reply.body and not any(c.name in QUIET for c in reply.commands):
+        steps.append(_step(command, before, draft.ticket))
+    if reply.body and not reply.internal and not any(c.name == "close" for c in reply.commands):
         _relay(draft, reply.body)
+    _transcript(draft, tuple(steps))
     names = ",".join(c.name for c in reply.commands) or "relay"
     return draft.decision(f"{reply.kind}:{names}")
 
@@ -89,12 +124,19 @@ def _to_reporter(draft: Draft, kind: str, body: str) -> None:
     last = ticket.last_in_message_id
     draft.send(kind, (ticket.reporter,), values={"body": body, "staff_name": staff_name(draft)},
                cc=ticket.cc, in_reply_to=last, references=(last,) if last else ())
+    signature = _signature(draft)
+    draft.copy_colleagues("closed" if kind == "closing" else "colleague", body, signature)
+
+
+def _signature(draft: Draft) -> str:
+    person = draft.desk.find(draft.who)
+    return person.signature if person else ""
 
 
 def staff_name(draft: Draft) -> str:
-    """How relays sign: the staff member's name, with the address only where the config says so."""
-    person = draft.desk.find(draft.who)
-    name = person.name if person else ""
+    """How relays sign: the staff member's display name (else the name), with the address only where
+    the config says so."""
+    name = _signature(draft)
     if draft.desk.disclose_address:
         return f"{name} <{draft.who}>" if name else draft.who
     return name
@@ -112,6 +154,9 @@ def _assign(draft: Draft, email: str) -> None:
     draft.change(assignee=email)
     draft.event("assigned", email)
     draft.status("answer")
+    if email != draft.who:  # #ambil, or #tugaskan oneself: no mail to oneself
+        draft.send("assigned", (email,), values={"by": _signature(draft) or draft.who}, history=True,
+                   reply_to=draft.desk.address, recent_messages=RECENT_MESSAGES)
 
 
 # -- one function per command ---------------------------------------------------------------------
@@ -122,7 +167,7 @@ def _close(draft: Draft, command: Command, reply: StaffText) -> None:
         return
     draft.change(closed_at=draft.now, waiting_since=None)
     _answered(draft)
-    _to_reporter(draft, "closing", "" if reply.kind == "note" else reply.body)
+    _to_reporter(draft, "closing", "" if reply.internal else reply.body)
 
 
 def _reopen(draft: Draft, command: Command, reply: StaffText) -> None:
@@ -144,8 +189,8 @@ def _escalate(draft: Draft, command: Command, reply: StaffText) -> None:
     if not recipients:
         draft.event("escalation-skipped", "no coordinators configured")
         return
-    draft.send("escalation", recipients, values={"text": text, "by": staff_name(draft) or draft.who},
-               history=True)
+    draft.send("escalation", recipients, values={"text": text, "by": _signature(draft) or draft.who},
+               history=True, reply_to=draft.desk.address, recent_messages=RECENT_MESSAGES)
 
 
 def _category(draft: Draft, command: Command, reply: StaffText) -> None:
@@ -170,8 +215,115 @@ def _note(draft: Draft, command: Command, reply: StaffText) -> None:
     draft.event("note", (command.arg or reply.body)[:2000])
 
 
+def _merge(draft: Draft, command: Command, reply: StaffText) -> None:
+    """Checked before any command ran (`_merge_errors`): the target exists, is another ticket, not merged."""
+    target = draft.arrival.merge_target
+    old = draft.ticket
+    into = ticket_token(draft.desk.prefix, target.number)
+    draft.effects.append(MergeInto(target.number))
+    draft.change(merged_into=target.number)
+    if draft.status("close", f"merged into {into}"):
+        draft.change(closed_at=draft.now, waiting_since=None)
+    draft.event("merged", f"merged into {into}")
+    if old.reporter and not is_unanswerable(old.reporter):
+        draft.send("merged", (old.reporter,), values={"into": into, "into_subject": target.subject},
+                   cc=old.cc, in_reply_to=old.last_in_message_id,
+                   references=(old.last_in_message_id,) if old.last_in_message_id else ())
+
+
+def _merge_errors(draft: Draft, reply: StaffText) -> tuple[CommandError, ...]:
+    """#gabung to an unknown ticket, to this ticket itself or to a merged one: the usual error reply."""
+    errors = []
+    for command in reply.commands:
+        if command.name != "merge":
+            continue
+        number, target = int(command.arg), draft.arrival.merge_target
+        token = ticket_token(draft.desk.prefix, number)
+        if number == draft.ticket.number:
+            reason = f"tiket tidak dapat digabung ke dirinya sendiri ({token})"
+        elif target is None or target.number != number:
+            reason = f"tiket {token} tidak ditemukan"
+        elif target.merged_into is not None:
+            later = ticket_token(draft.desk.prefix, target.merged_into)
+            reason = f"tiket {token} sudah digabung ke {later}; gabungkan ke tiket itu"
+        else:
+            continue
+        errors.append(CommandError(command.line, command.text, reason))
+    return tuple(errors)
+
+
+def _list(draft: Draft, command: Command, reply: StaffText) -> None:
+    draft.effects.append(_list_answer(draft.arrival))
+
+
+def _help(draft: Draft, command: Command, reply: StaffText) -> None:
+    draft.effects.append(_help_answer(draft.arrival))
+
+
+def _list_answer(arrival: Arrival) -> Answer:
+    rows = arrival.open_tickets or ()
+    mine = tuple(t for t in rows if t.assignee == arrival.sender)
+    free = tuple(t for t in rows if t.assignee is None and t.status is not Status.CLOSED)
+    return Answer("list", (arrival.sender,), (("mine", mine), ("unassigned", free), ("now", arrival.now)),
+                  in_reply_to=arrival.mail.message_id)
+
+
+def _help_answer(arrival: Arrival) -> Answer:
+    return Answer("help", (arrival.sender,), (("role", arrival.role.value),),
+                  in_reply_to=arrival.mail.message_id)
+
+
+def answer_new_mail(arrival: Arrival, desk: Desk, reply: StaffText) -> Decision:
+    """A new mail (no ticket) from staff asking #daftar and/or #bantuan: answered, nothing is opened."""
+    names = [c.name for c in reply.commands if c.name in ASKING]
+    effects: list = [Keep("command", f"staff asked: {', '.join('#' + n for n in names)}")]
+    if "list" in names:
+        effects.append(_list_answer(arrival))
+    if "help" in names:
+        effects.append(_help_answer(arrival))
+    return Decision("command:" + ",".join(names), tuple(effects))
+
+
+# -- the transcript: what a staff mail's commands did -----------------------------------------------
+
+TRACKED = ("status", "category", "assignee")  # the fields a transcript line reports
+FEEDBACK = frozenset({"transcript", "error", "list", "help"})  # our mail back to the sender itself
+
+
+@dataclass(frozen=True)
+class Step:
+    """One command as it ran: (field, old, new) for each tracked field it changed."""
+
+    name: str
+    text: str  # the tag line as written
+    changes: tuple[tuple[str, str, str], ...]
+
+
+def _step(command: Command, before, after) -> Step:
+    changes = tuple((name, _text(getattr(before, name)), _text(getattr(after, name))) for name in TRACKED
+                    if getattr(before, name) != getattr(after, name))
+    return Step(command.name, command.text.strip(), changes)
+
+
+def _text(value) -> str:
+    return "" if value is None else str(getattr(value, "value", value))
+
+
+def _transcript(draft: Draft, steps: tuple[Step, ...]) -> None:
+    """Every staff mail with a command gets a transcript back: what each command changed, which mail went
+    out, and the ticket's new state (#daftar and #bantuan are answered by their own mail)."""
+    steps = tuple(s for s in steps if s.name not in ASKING)
+    if not steps:
+        return
+    sent = tuple((e.kind, dict(e.values).get("event", ""), e.to) for e in draft.effects
+                 if isinstance(e, Send) and e.kind not in FEEDBACK)
+    relayed = any(kind in ("relay", "closing") for kind, _event, _to in sent)
+    draft.send("transcript", (draft.who,), values={"steps": steps, "sent": sent, "relayed": relayed},
+               in_reply_to=draft.arrival.mail.message_id)
+
+
 Handler = Callable[[Draft, Command, StaffText], None]
 COMMANDS: dict[str, Handler] = {
     "close": _close, "reopen": _reopen, "wait": _wait, "escalate": _escalate, "category": _category,
-    "assign": _assign_to, "take": _take, "note": _note,
+    "assign": _assign_to, "take": _take, "note": _note, "merge": _merge, "list": _list, "help": _help,
 }

@@ -136,10 +136,21 @@ def report(m: Mail | None = None, desk: Desk = DESK, **fields) -> Decision:
 # -- reading decisions -----------------------------------------------------------------------------
 
 
+def feedback(e) -> bool:
+    """Mail back to staff about a staff mail (issue 14): the transcript to the sender, the copy of an
+    answer to the other staff on the ticket, the notice to a new assignee. `shape` and `sends` leave
+    them out, so that each row of the table reads as the ticket and the reporter see it; the tests
+    under "feedback to staff" check them row by row."""
+    return isinstance(e, Send) and (e.kind in ("transcript", "assigned")
+                                    or dict(e.values).get("event") in ("colleague", "closed"))
+
+
 def shape(decision: Decision) -> list[tuple]:
-    """The effects in order, each as a short tuple: what a reader of the table checks."""
+    """The effects in order, each as a short tuple: what a reader of the table checks (no `feedback`)."""
     rows: list[tuple] = []
     for e in decision.effects:
+        if feedback(e):
+            continue
         if isinstance(e, OpenTicket):
             rows.append(("open",))
         elif isinstance(e, Record):
@@ -156,7 +167,14 @@ def shape(decision: Decision) -> list[tuple]:
 
 
 def sends(decision: Decision, kind: str | None = None) -> list[Send]:
-    return [e for e in decision.effects if isinstance(e, Send) and kind in (None, e.kind)]
+    """The decision's mail of `kind` (all but `feedback` when None)."""
+    return [e for e in decision.effects if isinstance(e, Send)
+            and (e.kind == kind if kind else not feedback(e))]
+
+
+def staff_feedback(decision: Decision) -> list[tuple]:
+    """The `feedback` mail of a decision: (kind or notification event, recipients)."""
+    return [(dict(e.values).get("event") or e.kind, e.to) for e in decision.effects if feedback(e)]
 
 
 def events(decision: Decision) -> list[Event]:
@@ -306,12 +324,13 @@ def test_escalate_without_coordinators_records_that_nobody_was_mailed():
     assert changes(decision) == {"escalated": True, "status": Status.ESCALATED}
 
 
-def test_escalate_with_text_and_no_reason_sends_the_text_to_coordinators_and_reporter():
+def test_escalate_with_text_and_no_reason_sends_the_text_to_the_coordinators_only():
+    """Issue 14 point 5: text beside #eskalasi is internal (it was relayed to the reporter before)."""
     decision = steer("#eskalasi\nMasalah ada di server pusat, kami teruskan.")
     text = "Masalah ada di server pusat, kami teruskan."
     [escalation] = sends(decision, "escalation")
     assert dict(escalation.values)["text"] == text
-    assert shape(decision)[-4:] == [("send", "escalation", (KOORD.email,), ()), *FIRST_RESPONSE, *relay(text)]
+    assert sends(decision, "relay") == [] and REPORTER not in {a for s in sends(decision) for a in s.to}
 
 
 def test_category_sets_the_category_and_its_due_time():
@@ -516,7 +535,6 @@ def test_staff_text_opens_only_a_new_ticket_and_is_relayed_on_every_status(statu
 FOLLOWERS = [
     (Role.REPORTER, f"Budi <{REPORTER}>"),
     (Role.CC, f"Ani <{CC}>"),
-    (Role.UNVERIFIED, f"Rina <{RINA.email}>"),
     (Role.STRANGER, f"Joko <{STRANGER}>"),
 ]
 
@@ -543,7 +561,12 @@ def test_follow_up_is_recorded_and_sent_to_every_staff_member(role, sender, stat
     assert (record(decision).text, record(decision).reason) == ("Sudah saya coba, masih gagal.", "matched by token")
     [note] = sends(decision)
     assert note.reply_to == HELPDESK and note.references == ("<follow@budi.id>",)
-    assert dict(note.values) == {"body": "Sudah saya coba, masih gagal.", "attachments": (), "needs_review": False}
+    name, _, address = sender.partition(" <")
+    event = "reply" if role is Role.REPORTER else "other"  # what happened, in the subject and first line
+    assert dict(note.values) == {"body": "Sudah saya coba, masih gagal.", "attachments": (), "needs_review": False,
+                                 "event": event, "author": name, "author_email": address.rstrip(">"),
+                                 "role": role.value, "opens": False, "size_limit": 0, "checklist": None}
+    assert note.recent_messages == 3  # the ticket's last messages before this one, for context
 
 
 @pytest.mark.parametrize(("role", "sender"), FOLLOWERS)
@@ -633,15 +656,18 @@ def test_staff_reply_without_parsed_commands_is_a_follow_up():
 
 
 @pytest.mark.parametrize("auth", [None, FAIL, PASS.replace("mx.google.com", "evil.example")])
-def test_unverified_staff_mail_is_decided_exactly_like_a_strangers_follow_up(auth):
+def test_unverified_staff_mail_changes_nothing_and_tells_only_that_address(auth):
+    """Issue 14 point 4 (before: decided like a stranger's follow-up, which woke and announced it)."""
     m = staff_mail("#tutup\nditutup", auth=auth)
     found = identity.role(m, STAFF, (KOORD.email,), True, "mx.google.com", TICKET.reporter, TICKET.cc)
     assert found is Role.UNVERIFIED and not found.steers
-    decision = decide(arrival(m, TICKET, found), DESK)  # the shell reads no commands for it
-    stranger = decide(arrival(m, TICKET, Role.STRANGER), DESK)
-    assert decision == stranger
-    assert decision.label == "reply" and "status" not in changes(decision)
-    assert [s.kind for s in sends(decision)] == ["notification"]
+    why = identity.why_unauthenticated(m, "mx.google.com")
+    for status in (Status.NEW, Status.WAITING, Status.CLOSED):
+        decision = decide(arrival(m, ticket(status), found, unverified_why=why), DESK)
+        assert decision.label == "unverified" and changes(decision) == {}
+        assert shape(decision) == [("record", "unverified"), ("event", "unverified", why),
+                                   ("send", "unverified", (RINA.email,), ())]
+        assert dict(sends(decision)[0].values)["why"] == why
 
 
 def test_authenticated_staff_mail_steers():
@@ -683,7 +709,7 @@ def test_new_report_opens_acknowledges_and_tells_every_staff_member():
     created, classified = events(decision)
     assert (created.by, classified.by) == (REPORTER, "rules")
     ack, note = sends(decision)
-    assert dict(ack.values) == {"topics": ("login",), "size_limit": 0}
+    assert dict(ack.values) == {"topics": ("login",), "size_limit": 0, "checklist": None}
     assert (ack.in_reply_to, ack.references, ack.reply_to) == ("<report@budi.id>", ("<report@budi.id>",), "")
     assert note.reply_to == HELPDESK and note.references == ("<report@budi.id>",)
     assert dict(note.values)["body"] == "Saya gk bisa login ke SPSE." and not dict(note.values)["needs_review"]
@@ -787,3 +813,314 @@ def test_second_copy_of_a_processed_mail_is_kept_as_duplicate(snap, role):
                       staff.read_reply(m, DESK))
     assert decision.label == "duplicate"
     assert decision.effects == (Keep("duplicate", "another copy of raw message 7"),)
+
+
+# == issue 14: unverified staff mail, internal text, forwards, #daftar, #gabung, #bantuan ===========
+
+from mailticket.core.effects import Answer, MergeInto  # noqa: E402
+
+
+def answers(decision: Decision, kind: str | None = None) -> list[Answer]:
+    return [e for e in decision.effects if isinstance(e, Answer) and kind in (None, e.kind)]
+
+
+def new_staff_mail(text: str, subject: str = "Permintaan", auth: str | None = PASS, role: Role = Role.STAFF,
+                   **fields) -> Decision:
+    """A staff member's new mail (no token), its commands read as the pipeline reads them."""
+    m = replace(staff_mail(text, auth=auth), subject=subject)
+    fields.setdefault("classification", RULES)
+    return decide(arrival(m, None, role, token_number=None, **fields), DESK, staff.read_reply(m, DESK))
+
+
+def test_unverified_staff_mail_explained_within_the_hour_is_only_recorded():
+    m = staff_mail("#tutup", auth=None)
+    decision = decide(arrival(m, ticket(Status.WAITING), Role.UNVERIFIED, unverified_why="x",
+                              explained_last_hour=True), DESK)
+    assert shape(decision) == [("record", "unverified"), ("event", "unverified", "x")]
+
+
+def test_unverified_new_staff_mail_is_kept_and_explained_to_that_address_only():
+    m = staff_mail("Mohon dicek", auth=None)
+    m = replace(m, subject="Laporan baru", reply_to=(replace(m.sender, email="other@example.net"),))
+    decision = decide(arrival(m, None, Role.UNVERIFIED, token_number=None, unverified_why="x",
+                              classification=RULES), DESK)
+    assert shape(decision) == [("keep", "unverified")]
+    [answer] = answers(decision)
+    assert (answer.kind, answer.to) == ("unverified", (RINA.email,))
+    explained = decide(arrival(m, None, Role.UNVERIFIED, token_number=None, explained_last_hour=True,
+                               classification=RULES), DESK)
+    assert answers(explained) == [] and shape(explained) == [("keep", "unverified")]
+
+
+@pytest.mark.parametrize(("auth", "words"), [
+    (None, "tidak membawa hasil pemeriksaan"),
+    (PASS.replace("mx.google.com", "evil.example"), "tidak membawa hasil pemeriksaan"),
+    ("mx.google.com; dkim=none; spf=pass; dmarc=none header.from=lampungprov.go.id",
+     "tidak mempunyai kebijakan DMARC"),
+    (FAIL, "DMARC untuk domain lampungprov.go.id gagal"),
+    ("mx.google.com; dkim=pass header.d=mailer.example.com; spf=pass", "tidak selaras"),
+    ("mx.google.com; dkim=fail header.d=lampungprov.go.id; spf=pass", "DKIM tidak sah"),
+    ("mx.google.com; spf=pass smtp.mailfrom=lampungprov.go.id", "tidak ditandatangani DKIM"),
+])
+def test_why_unauthenticated_names_the_check_that_failed(auth, words):
+    m = staff_mail("#tutup", auth=auth)
+    assert words in identity.why_unauthenticated(m, "mx.google.com")
+    assert identity.why_unauthenticated(staff_mail("#tutup"), "mx.google.com") == ""
+
+
+@pytest.mark.parametrize("text", [
+    "#tugaskan sari\nSari, tolong dicek log server ya",
+    "#ambil\nsaya cek dulu",
+    "#eskalasi\nperlu keputusan",
+    "#kategori permintaan\ninternal saja",
+    "#catatan\ninternal saja",
+    "#tunggu\n#tugaskan sari\ninternal saja",
+])
+def test_text_beside_an_internal_tag_is_recorded_never_relayed(text):
+    decision = steer(text)
+    assert sends(decision, "relay") == [] and sends(decision, "closing") == []
+    assert all(REPORTER not in s.to for s in sends(decision))
+    assert record(decision).text.endswith(text.splitlines()[-1])
+
+
+@pytest.mark.parametrize("text", ["#tunggu\nMohon kirim tangkapan layar.", "#buka\nKami cek lagi.",
+                                  "Sudah kami reset."])
+def test_text_with_only_reporter_facing_tags_is_relayed(text):
+    assert [s.to for s in sends(steer(text, snap=ticket(Status.CLOSED) if "#buka" in text else TICKET),
+                                "relay")] == [(REPORTER,)]
+
+
+def test_close_beside_an_internal_tag_closes_without_the_text():
+    [closing] = sends(steer("#tutup\n#tugaskan sari\nSari, ini internal"), "closing")
+    assert dict(closing.values)["body"] == ""
+
+
+def test_internal_flag_is_one_table():
+    from mailticket.core.commands import TAGS
+    facing = {t.name for t in TAGS if not t.internal}
+    assert facing == {"close", "wait", "reopen"}
+
+
+GMAIL_FORWARD = """Tolong dibantu, ini dari vendor.
+
+---------- Forwarded message ---------
+From: Budi Santoso <budi@example.co.id>
+Date: Sel, 24 Nov 2026 pukul 09.12
+Subject: Tidak bisa login SPSE
+To: <rina@lampungprov.go.id>
+
+
+Selamat pagi, saya tidak bisa login ke SPSE sejak kemarin.
+"""
+
+
+def test_staff_forward_opens_a_ticket_for_the_citizen_with_forwarded_by():
+    decision = new_staff_mail(GMAIL_FORWARD, subject="Fwd: Tidak bisa login SPSE", opened_last_hour=99)
+    assert decision.label == "forwarded"
+    [opened] = [e for e in decision.effects if isinstance(e, OpenTicket)]
+    assert (opened.ticket.reporter, opened.ticket.subject) == ("budi@example.co.id", "Tidak bisa login SPSE")
+    assert opened.ticket.reporter_name == "Budi Santoso"
+    assert record(decision).text == "Selamat pagi, saya tidak bisa login ke SPSE sejak kemarin."
+    [by] = [e for e in events(decision) if e.type == "forwarded_by"]
+    assert by.by == RINA.email and "vendor" in by.detail
+    [ack] = sends(decision, "ack")
+    assert ack.to == ("budi@example.co.id",)  # the forwarder's own ticket count does not stop it
+    assert [s.to for s in sends(decision, "notification")] == [STAFF]
+
+
+def test_a_forward_by_a_non_staff_sender_is_an_ordinary_report():
+    m = mail(GMAIL_FORWARD, sender=f"Joko <{STRANGER}>", subject="Fwd: Tidak bisa login SPSE")
+    decision = decide(arrival(m, None, Role.STRANGER, token_number=None, classification=RULES), DESK)
+    [opened] = [e for e in decision.effects if isinstance(e, OpenTicket)]
+    assert opened.ticket.reporter == STRANGER
+
+
+def test_new_staff_mail_without_forward_or_question_opens_a_ticket_as_before():
+    decision = new_staff_mail("Server SPSE lambat pagi ini.")
+    assert decision.label == "new-ticket"
+
+
+@pytest.mark.parametrize("tag", ["#daftar", "#list"])
+def test_list_in_a_new_staff_mail_answers_and_opens_nothing(tag):
+    mine = ticket(Status.OPEN, number=3, assignee=RINA.email)
+    free = ticket(Status.NEW, number=4)
+    decision = new_staff_mail(tag, open_tickets=(mine, free))
+    assert decision.label == "command:list"
+    assert shape(decision) == [("keep", "command")]
+    [answer] = answers(decision)
+    values = dict(answer.values)
+    assert (answer.kind, answer.to) == ("list", (RINA.email,))
+    assert values["mine"] == (mine,) and values["unassigned"] == (free,) and values["now"] == NOW
+
+
+@pytest.mark.parametrize("tag", ["#bantuan", "#help"])
+def test_help_answers_the_sender_with_or_without_a_ticket(tag):
+    decision = new_staff_mail(tag)
+    assert [(a.kind, a.to) for a in answers(decision)] == [("help", (RINA.email,))]
+    assert shape(decision) == [("keep", "command")]
+    on_ticket = steer(f"{tag}\nteks ini internal")
+    assert [(a.kind, a.to) for a in answers(on_ticket)] == [("help", (RINA.email,))]
+    assert sends(on_ticket, "relay") == [] and changes(on_ticket) == {}
+
+
+TARGET = replace(TICKET, number=7, subject="Login SPSE gagal", reporter="ani@example.co.id", cc=())
+
+
+@pytest.mark.parametrize("tag", ["#gabung LPSE#7", "#merge [LPSE#7]", "#gabung 7"])
+def test_merge_moves_closes_and_tells_the_reporter_once(tag):
+    m = staff_mail(f"{tag}\nsama dengan LPSE#7")
+    decision = decide(arrival(m, ticket(Status.OPEN), Role.STAFF, merge_target=TARGET), DESK,
+                      staff.read_reply(m, DESK))
+    assert [e.number for e in decision.effects if isinstance(e, MergeInto)] == [7]
+    found = changes(decision)
+    assert found["merged_into"] == 7 and found["status"] is Status.CLOSED and found["closed_at"] == NOW
+    assert ("event", "merged", "merged into LPSE#7") in shape(decision)
+    [told] = sends(decision, "merged")
+    assert (told.to, told.cc, dict(told.values)["into"]) == ((REPORTER,), (CC,), "LPSE#7")
+    assert sends(decision, "relay") == [] and sends(decision, "closing") == []
+
+
+@pytest.mark.parametrize(("target", "why"), [
+    (None, "tidak ditemukan"),
+    (replace(TARGET, merged_into=9), "sudah digabung ke LPSE#9"),
+])
+def test_merge_to_a_bad_ticket_changes_nothing_and_says_why(target, why):
+    m = staff_mail("#gabung LPSE#7")
+    decision = decide(arrival(m, TICKET, Role.STAFF, merge_target=target), DESK, staff.read_reply(m, DESK))
+    assert decision.label == "command-error" and changes(decision) == {}
+    [error] = sends(decision, "error")
+    assert why in dict(error.values)["errors"][0].reason
+
+
+def test_merge_into_itself_is_refused():
+    m = staff_mail("#gabung LPSE#1")
+    decision = decide(arrival(m, TICKET, Role.STAFF, merge_target=TICKET), DESK, staff.read_reply(m, DESK))
+    assert decision.label == "command-error"
+    assert "dirinya sendiri" in dict(sends(decision, "error")[0].values)["errors"][0].reason
+
+
+# == issue 14: what staff are told (notification events, colleague copy, assignment, transcript) ===
+
+
+def notification(decision: Decision) -> dict:
+    [note] = [e for e in decision.effects if isinstance(e, Send) and e.kind == "notification"]
+    return dict(note.values)
+
+
+@pytest.mark.parametrize(("role", "sender", "status", "event"), [
+    (Role.REPORTER, f"Budi <{REPORTER}>", Status.OPEN, "reply"),
+    (Role.REPORTER, f"Budi <{REPORTER}>", Status.WAITING, "reply"),
+    (Role.REPORTER, f"Budi <{REPORTER}>", Status.CLOSED, "reopened"),
+    (Role.CC, f"Ani <{CC}>", Status.OPEN, "other"),
+    (Role.CC, f"Ani <{CC}>", Status.CLOSED, "reopened"),
+    (Role.STRANGER, f"Joko <{STRANGER}>", Status.OPEN, "other"),
+])
+def test_notification_says_which_event_it_is(role, sender, status, event):
+    values = notification(follow(role, sender, ticket(status)))
+    assert values["event"] == event
+    assert (values["author"], values["role"]) == (sender.split(" <")[0], role.value)
+
+
+def test_new_report_notification_is_a_new_ticket_with_no_earlier_messages():
+    decision = report()
+    [note] = sends(decision, "notification")
+    assert dict(note.values)["event"] == "new" and dict(note.values)["opens"] is True
+    assert note.recent_messages == 0
+
+
+def test_oversize_mail_is_announced_as_oversize_with_no_body():
+    values = notification(follow(Role.REPORTER, f"Budi <{REPORTER}>", ticket(Status.OPEN), oversize=True))
+    assert (values["event"], values["body"], values["size_limit"]) == ("oversize", "", DESK.max_message_size)
+    opened = notification(report(oversize=True))
+    assert (opened["event"], opened["opens"]) == ("oversize", True)
+
+
+def test_follow_up_notification_shows_the_new_text_without_quotes():
+    m = mail("Sudah saya coba lagi, tetap gagal.\n\nPada Rab, 25 Nov 2026 Helpdesk menulis:\n> Silakan coba reset")
+    values = notification(decide(arrival(m, ticket(Status.OPEN)), DESK))
+    assert values["body"] == "Sudah saya coba lagi, tetap gagal."
+
+
+def test_relay_is_copied_to_the_other_staff_never_to_the_sender():
+    decision = steer("Silakan coba reset password melalui menu Lupa Password.")
+    assert staff_feedback(decision) == [("colleague", (SARI.email,))]  # unassigned: every other member
+    [copy] = [e for e in decision.effects if feedback(e)]
+    assert dict(copy.values)["body"] == "Silakan coba reset password melalui menu Lupa Password."
+    assert (copy.reply_to, copy.recent_messages) == (HELPDESK, 3)
+
+
+def test_relay_on_an_assigned_ticket_is_copied_to_the_assignee_only():
+    decision = steer("Sudah kami cek.", snap=ticket(Status.OPEN, assignee=SARI.email), sender=RINA)
+    assert staff_feedback(decision) == [("colleague", (SARI.email,))]
+
+
+def test_relay_by_the_assignee_is_copied_to_nobody():
+    decision = steer("Sudah kami cek.", snap=ticket(Status.OPEN, assignee=RINA.email), sender=RINA)
+    assert staff_feedback(decision) == []
+
+
+def test_closing_is_copied_to_the_other_staff_with_a_transcript_to_the_sender():
+    decision = steer("#tutup\nAkun Bapak sudah aktif.")
+    assert staff_feedback(decision) == [("closed", (SARI.email,)), ("transcript", (RINA.email,))]
+
+
+def test_assignment_by_someone_else_notifies_the_assignee_with_history():
+    decision = steer("#tugaskan sari")
+    [notice] = sends(decision, "assigned")
+    assert notice.to == (SARI.email,) and dict(notice.values) == {"by": "rina"}
+    assert notice.history_events == 2 and notice.recent_messages == 3  # up to "assigned" and new -> open
+    assert notice.ticket.status is Status.OPEN
+    assert notice.ticket.assignee == SARI.email and notice.reply_to == HELPDESK
+
+
+def test_take_sends_no_assignment_notice_to_oneself():
+    decision = steer("#ambil", sender=SARI)
+    assert sends(decision, "assigned") == []
+    assert staff_feedback(decision) == [("transcript", (SARI.email,))]
+
+
+def test_escalation_carries_the_report_and_the_last_messages():
+    [escalation] = sends(steer("#eskalasi perlu koordinasi dengan LKPP"), "escalation")
+    assert escalation.recent_messages == 3 and escalation.reply_to == HELPDESK
+
+
+def test_every_command_mail_gets_a_transcript_of_what_changed():
+    decision = steer("#kategori permintaan\n#tugaskan sari\n")
+    [transcript] = sends(decision, "transcript")
+    values = dict(transcript.values)
+    assert transcript.to == (RINA.email,) and transcript.in_reply_to == "<reply-1@lampungprov.go.id>"
+    assert [(s.text, s.changes) for s in values["steps"]] == [
+        ("#kategori permintaan", (("category", "gangguan", "permintaan"),)),
+        ("#tugaskan sari", (("status", "new", "open"), ("assignee", "", SARI.email))),
+    ]
+    assert values["sent"] == (("assigned", "", (SARI.email,)),) and values["relayed"] is False
+    assert transcript.ticket.category is Category.PERMINTAAN  # the ticket's new state
+
+
+def test_a_no_op_command_still_gets_a_transcript_saying_nothing_changed():
+    [transcript] = sends(steer("#tutup", snap=ticket(Status.CLOSED)), "transcript")
+    [step] = dict(transcript.values)["steps"]
+    assert step.changes == ()
+
+
+def test_a_plain_relay_gets_no_transcript_and_an_error_keeps_the_error_reply():
+    assert sends(steer("Sudah kami cek."), "transcript") == []
+    decision = steer("#tutupp")
+    assert [s.kind for s in decision.effects if isinstance(s, Send)] == ["error"]
+
+
+def test_relay_and_closing_sign_with_the_display_name():
+    desk = replace(DESK, members=(Person("rina", RINA.email, "Rina Wulandari"), SARI))
+    [relayed] = sends(steer("Sudah kami cek.", desk=desk), "relay")
+    assert dict(relayed.values)["staff_name"] == "Rina Wulandari"
+    [closing] = sends(steer("#tutup\nSudah beres.", desk=desk), "closing")
+    assert dict(closing.values)["staff_name"] == "Rina Wulandari"
+
+
+def test_registration_report_carries_the_checklist_to_the_ack_and_the_notification():
+    m = mail("Bersama ini kami lampirkan KTP direktur dan NPWP perusahaan.", subject="Pendaftaran akun penyedia",
+             msgid="<daftar@maju.co.id>")
+    decision = report(m, topics=("registration",))
+    ack = dict(sends(decision, "ack")[0].values)["checklist"]
+    assert ack.arrived == ("Fotokopi KTP direktur/pemilik", "Fotokopi NPWP perusahaan")
+    assert notification(decision)["checklist"] == ack
