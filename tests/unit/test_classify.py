@@ -326,3 +326,77 @@ def test_config_error_names_the_given_source() -> None:
 def test_empty_rules_compile_and_always_give_the_default() -> None:
     result = classify("tidak bisa", "error", compile_rules({}), Category.GANGGUAN)
     assert result.needs_review and result.matched == () and spam_reason("slot", "", compile_rules({})) is None
+
+
+# ---------------------------------------------------------------- informal writing, weak decisions, signs
+
+
+@pytest.mark.parametrize(("informal", "formal"), [
+    ("email aktivasi gk masuk2", "email aktivasi gk masuk"),
+    ("email aktivasi blm nyampe2 dari kmrn", "email aktivasi belum nyampe dari kemarin"),
+    ("tlg gk bisaaa login", "tolong tidak bisa login"),
+    ("udh coba berkali2 tp msh gagal upload", "sudah coba berkali kali tp masih gagal upload"),
+])
+def test_informal_writing_is_read_as_the_formal_one(informal: str, formal: str, shipped: Rules) -> None:
+    a, b = classify("", informal, shipped, Category.PERMINTAAN), classify("", formal, shipped, Category.PERMINTAAN)
+    assert (a.category, a.needs_review, a.scores) == (b.category, b.needs_review, b.scores)
+
+
+def test_tokens_spell_out_reduplication_and_short_forms() -> None:
+    from mailticket.core.phrases import normalise, tokens
+
+    assert tokens("gk masuk2 lama2nya bisaaa") == ["gk", "masuk", "masuk", "lama", "lamanya", "bisa"]
+    assert tokens("tlg dicek", {"tlg": "tolong"}) == ["tolong", "dicek"]
+    assert tokens("h2o 2x tahun 2026") == ["h2o", "2x", "tahun", "2026"]  # no word said twice
+    assert normalise("Masuk2 GK bisaaa") == "masuk masuk gk bisa"
+
+
+def test_a_spelling_table_applies_to_phrases_too() -> None:
+    rules = compile_rules({"spelling": {"tlg": "tolong"},
+                           "rule": [{"name": "help", "category": "permintaan", "weight": 3, "phrases": ["tlg bantu"]}]})
+    assert dict(classify("", "tolong bantu", rules, Category.GANGGUAN).scores)["permintaan"] == 3
+    assert dict(classify("", "tlg bantu", rules, Category.GANGGUAN).scores)["permintaan"] == 3
+
+
+def test_a_bad_spelling_entry_names_its_key() -> None:
+    with pytest.raises(ConfigError, match="spelling"):
+        compile_rules({"spelling": {"tlg": "tolong sekali"}})
+
+
+def test_a_close_or_single_weak_decision_is_marked_for_review(shipped: Rules) -> None:
+    close = classify("", "aplikasi error", shipped, Category.PERMINTAAN)  # one weak rule (2 points)
+    assert close.category is Category.GANGGUAN and close.source == "rules" and close.needs_review
+    clear = classify("", "tidak bisa login ke SPSE sejak pagi, muncul error 500", shipped, Category.PERMINTAAN)
+    assert clear.category is Category.GANGGUAN and not clear.needs_review
+    rules = compile_rules({"settings": {"margin": 1.5},
+                           "rule": [{"name": "a", "category": "gangguan", "weight": 3, "phrases": ["rusak"]},
+                                    {"name": "b", "category": "permintaan", "weight": 2, "phrases": ["minta"]}]})
+    assert classify("", "rusak, minta tolong", rules, Category.PERMINTAAN).needs_review  # 3 vs 2 < 1.5
+    assert not classify("", "rusak", rules, Category.PERMINTAAN).needs_review  # one rule of 3 points
+
+
+def test_spam_rules_may_ask_for_signs_and_name_what_showed_them() -> None:
+    from dataclasses import replace
+
+    rules = compile_rules({"spam": [
+        {"name": "creds", "weight": 5, "signs": ["untrusted_link"], "phrases": ["{pw} anda"]},
+        {"name": "fake", "weight": 4, "signs": ["lookalike_sender"]}],
+        "words": {"pw": ["password", "sandi"]}})
+    seen = engine.scan("", "Masukkan password anda", rules)
+    assert engine.spam_reason(seen, rules) is None  # no link: no sign
+    linked = replace(seen, signs=(("untrusted_link", "evil.example"),))
+    assert engine.spam_reason(linked, rules) == "spam rules matched: creds (evil.example) (score 5 >= 4)"
+    fake = replace(engine.scan("", "halo", rules), signs=(("lookalike_sender", "From domain x imitates y"),))
+    assert "fake (From domain x imitates y)" in (engine.spam_reason(fake, rules) or "")
+
+
+@pytest.mark.parametrize(("data", "where"), [
+    ({"spam": [{"name": "x", "weight": 4, "signs": ["no_such_sign"]}]}, "spam[0].signs[0]"),
+    ({"lookalike": {"names": ["go"]}}, "lookalike.names[0]"),
+    ({"lookalike": {"brands": []}}, "lookalike.brands"),
+    ({"settings": {"margin": -1}}, "settings.margin"),
+])
+def test_bad_sign_lookalike_and_setting_entries_name_their_key(data: dict[str, Any], where: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        compile_rules(data)
+    assert where in str(err.value)

@@ -351,3 +351,96 @@ def test_unanswerable(address):
 )
 def test_answerable(address):
     assert not is_unanswerable(address)
+
+
+# ---------------------------------------------------------------- spam: upstream verdicts, DMARC, rules
+
+TRUST = ("X-Spam-Flag", "X-Spam-Status", "X-Rspamd-Action")
+SPAM_DIR = Path(__file__).resolve().parents[1] / "data" / "spam"
+
+
+@pytest.mark.parametrize(("header", "value"), [
+    ("x-spam-flag", "YES"), ("x-spam-status", "Yes, score=9.1 required=5.0 tests=BAYES_99"),
+    ("x-rspamd-action", "reject"), ("x-rspamd-action", "add header"), ("x-rspamd-action", "rewrite subject"),
+])
+def test_trusted_upstream_verdicts_are_spam_and_named(header: str, value: str) -> None:
+    verdict = judge(person_mail((header, value)), OWN, no_spam, TRUST)
+    assert verdict.kind is Kind.SPAM
+    assert verdict.reason.lower().startswith(header) and "upstream filter" in verdict.reason
+
+
+@pytest.mark.parametrize(("header", "value"), [
+    ("x-spam-flag", "NO"), ("x-spam-status", "No, score=-0.1 required=5.0"), ("x-rspamd-action", "no action"),
+    ("x-rspamd-action", "greylist"),
+])
+def test_upstream_no_verdicts_are_reports(header: str, value: str) -> None:
+    assert judge(person_mail((header, value)), OWN, no_spam, TRUST).kind is Kind.REPORT
+
+
+def test_untrusted_verdict_headers_are_ignored() -> None:
+    mail = person_mail(("x-spam-flag", "YES"))
+    assert judge(mail, OWN, no_spam, ()).kind is Kind.REPORT  # trust none
+    assert judge(mail, OWN, no_spam, ("X-Rspamd-Action",)).kind is Kind.REPORT
+
+
+def _auth(value: str) -> tuple[str, str]:
+    return ("authentication-results", value)
+
+
+@pytest.mark.parametrize("value", [
+    "mx.google.com; dkim=pass header.i=@x.example; dmarc=fail (p=REJECT sp=REJECT dis=NONE) header.from=x.example",
+    "mx.google.com; dmarc=fail (p=QUARANTINE sp=NONE dis=QUARANTINE) header.from=x.example",
+    "mx.google.com; dmarc=fail header.from=x.example policy.dmarc=reject",
+])
+def test_dmarc_fail_under_quarantine_or_reject_is_spam(value: str) -> None:
+    verdict = judge(person_mail(_auth(value)), OWN, no_spam, (), "mx.google.com")
+    assert verdict.kind is Kind.SPAM and "dmarc=fail" in verdict.reason and "x.example" in verdict.reason
+
+
+@pytest.mark.parametrize("value", [
+    "mx.google.com; dmarc=fail (p=NONE sp=NONE dis=NONE) header.from=x.example",  # the domain asks nothing
+    "mx.google.com; dmarc=pass (p=REJECT sp=REJECT dis=NONE) header.from=x.example",
+    "evil.example; dmarc=fail (p=REJECT) header.from=x.example",  # not our server's header
+])
+def test_other_dmarc_results_are_reports(value: str) -> None:
+    assert judge(person_mail(_auth(value)), OWN, no_spam, (), "mx.google.com").kind is Kind.REPORT
+
+
+def test_only_our_topmost_header_counts_for_dmarc() -> None:
+    ours = _auth("mx.google.com; dmarc=pass (p=REJECT) header.from=x.example")
+    forged = _auth("mx.google.com; dmarc=fail (p=REJECT) header.from=x.example")
+    assert judge(person_mail(ours, forged), OWN, no_spam, (), "mx.google.com").kind is Kind.REPORT
+
+
+def test_an_upstream_verdict_comes_before_the_rules() -> None:
+    verdict = judge(person_mail(("x-spam-flag", "YES")), OWN, lambda m: "spam rules matched: x", TRUST)
+    assert "X-Spam-Flag" in verdict.reason
+
+
+@pytest.mark.parametrize(("name", "reason"), [
+    ("tender_advert_id.eml", "tender-win-service"),
+    ("phishing_lkpp_id.eml", "credentials-at-foreign-link (inapr0c-login.com)"),
+    ("phishing_storage_en.eml", "dmarc=fail, policy reject"),
+    ("dmarc_reject_id.eml", "dmarc=fail, policy reject"),
+    ("upstream_flag_en.eml", "X-Spam-Flag: YES"),
+])
+def test_spam_fixtures_with_the_shipped_rules(name: str, reason: str) -> None:
+    import tomllib
+
+    from mailticket.core import classify
+
+    with open(Path(__file__).resolve().parents[2] / "config" / "rules.toml", "rb") as fh:
+        rules = classify.compile_rules(tomllib.load(fh))
+    mail = parse((SPAM_DIR / name).read_bytes())
+
+    def rule_reason(m: Mail) -> str | None:
+        seen = classify.scan(m.subject, m.text, rules)
+        seen = replace(seen, signs=classify.signs(m, rules, ("*.go.id", "inaproc.id"), OWN))
+        return classify.spam_reason(seen, rules)
+
+    verdict = judge(mail, OWN, rule_reason, TRUST, "mx.google.com")
+    assert verdict.kind is Kind.SPAM and reason in verdict.reason
+    # without the header checks the phishing in English is still caught by its rules
+    if name == "phishing_storage_en.eml":
+        verdict = judge(mail, OWN, rule_reason)
+        assert verdict.kind is Kind.SPAM and "lookalike-sender" in verdict.reason
