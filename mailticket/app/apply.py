@@ -17,10 +17,21 @@ from enum import Enum
 from sqlalchemy.orm import Session
 
 from mailticket.app.context import Context
-from mailticket.core.effects import Change, Decision, Event, Keep, OpenTicket, Record, Send, TicketSnapshot
+from mailticket.core.effects import (
+    Answer,
+    Change,
+    Decision,
+    Event,
+    Keep,
+    MergeInto,
+    OpenTicket,
+    Record,
+    Send,
+    TicketSnapshot,
+)
 from mailticket.db import models
 from mailticket.outgoing.outbox import queue
-from mailticket.outgoing.render import HistoryEntry, Rendered, Renderer, TicketView
+from mailticket.outgoing.render import HistoryEntry, MessageEntry, Rendered, Renderer, TicketView
 from mailticket.store import rawmail, tickets
 from mailticket.types import Mail, ticket_token
 
@@ -31,11 +42,12 @@ class Stored:
 
     ticket: models.Ticket | None
     new_events: int  # events this decision added (the escalation mail shows history up to its own)
+    raw_id: int | None = None  # the received mail: mail to staff shows the ticket's messages before it
 
 
 def store_effects(session: Session, ctx: Context, raw: models.RawMail, mail: Mail, decision: Decision,
                   ticket: models.Ticket | None, now: datetime) -> Stored:
-    stored = Stored(ticket, 0)
+    stored = Stored(ticket, 0, raw.id)
     for effect in decision.effects:
         if isinstance(effect, OpenTicket):
             stored.ticket = _open(session, effect.ticket, ctx.settings.helpdesk.first_number)
@@ -50,7 +62,20 @@ def store_effects(session: Session, ctx: Context, raw: models.RawMail, mail: Mai
         elif isinstance(effect, Event):
             tickets.add_event(session, stored.ticket, now, effect.type, effect.by, effect.detail)
             stored.new_events += 1
+        elif isinstance(effect, MergeInto):
+            _merge(session, ctx, stored, effect.number, mail, now)
     return stored
+
+
+def _merge(session: Session, ctx: Context, stored: Stored, number: int, mail: Mail, now: datetime) -> None:
+    """#gabung: the decision checked the target; the events moved with the rest no longer count as new."""
+    target = tickets.ticket_by_number(session, number)
+    if target is None or target is stored.ticket:
+        raise ValueError(f"merge target {ctx.token(number)} vanished")  # decided against a snapshot of it
+    by = mail.sender.email if mail.sender else ""
+    detail = f"{ctx.token(stored.ticket.number)} merged here"
+    tickets.merge_into(session, stored.ticket, target, now, by, detail)
+    stored.new_events = 0
 
 
 def queue_mail(session: Session, ctx: Context, decision: Decision, stored: Stored, now: datetime) -> None:
@@ -60,6 +85,11 @@ def queue_mail(session: Session, ctx: Context, decision: Decision, stored: Store
             out = rendered.outgoing(effect.to, cc=effect.cc, in_reply_to=effect.in_reply_to,
                                     references=effect.references, reply_to=effect.reply_to)
             queue(session, ctx.sender, out, stored.ticket, now)
+        elif isinstance(effect, Answer):
+            values = {**dict(effect.values), **_answer_values(ctx, effect)}
+            rendered = ANSWERS[effect.kind](ctx.renderer, **values)
+            out = rendered.outgoing(effect.to, in_reply_to=effect.in_reply_to, references=effect.references)
+            queue(session, ctx.sender, out, None, now)
 
 
 def _open(session: Session, snap: TicketSnapshot, first_number: int) -> models.Ticket:
@@ -84,6 +114,22 @@ def _column(value):
 TEMPLATES = {"ack": Renderer.ack, "notification": Renderer.notification, "relay": Renderer.relay,
              "closing": Renderer.closing, "error": Renderer.error, "escalation": Renderer.escalation,
              "survey_scale": Renderer.survey_scale}
+TEMPLATES.update(unverified=Renderer.unverified, merged=Renderer.merged)  # issue 14: #gabung, failed auth
+TEMPLATES.update(assigned=Renderer.assigned, transcript=Renderer.transcript)  # issue 14: assignment, feedback
+
+
+# mail about no ticket (#daftar, #bantuan, an unverified new mail)
+ANSWERS = {"list": Renderer.ticket_list, "help": Renderer.help, "unverified": Renderer.unverified_new}
+
+
+def _answer_values(ctx: Context, answer: Answer) -> dict:
+    """What the templates of answers need besides the decision's values: ticket rows as views."""
+    values = dict(answer.values)
+    found = {}
+    for name in ("mine", "unassigned"):
+        if name in values:
+            found[name] = tuple(view(t, ctx.settings.helpdesk.token_prefix) for t in values[name])
+    return found
 
 
 def _render(ctx: Context, send: Send, stored: Stored) -> Rendered:
@@ -92,7 +138,12 @@ def _render(ctx: Context, send: Send, stored: Stored) -> Rendered:
     values = dict(send.values)
     if send.history_events is not None:
         events = ticket.events
-        values["history"] = history(events[:len(events) - stored.new_events + send.history_events])
+        values["history"] = history(events[:len(events) - stored.new_events + send.history_events],
+                                    names_of(ctx, ticket))
+    if send.recent_messages:
+        values["recent"] = recent_messages(ticket, names_of(ctx, ticket), send.recent_messages, stored.raw_id)
+        if send.kind != "notification":  # a notification shows the new text; the others the report too
+            values["report"] = report_text(ticket)
     return TEMPLATES[send.kind](ctx.renderer, ticket=view(snap, ctx.settings.helpdesk.token_prefix), **values)
 
 
@@ -104,6 +155,45 @@ def view(ticket: TicketSnapshot | models.Ticket, prefix: str) -> TicketView:
                       reporter_name=ticket.reporter_name)
 
 
-def history(events: list[models.Event]) -> list[HistoryEntry]:
-    """A ticket's events as the coordinators' mails show them."""
-    return [HistoryEntry(at=e.at, actor=e.by, action=e.type, text=e.detail[:200]) for e in events]
+def history(events: list[models.Event], names: dict[str, str] | None = None) -> list[HistoryEntry]:
+    """A ticket's events as the coordinators' mails show them; `names`: address -> how to name them."""
+    names = names or {}
+    return [HistoryEntry(at=e.at, actor=names.get(e.by, e.by), action=e.type, text=e.detail[:200])
+            for e in events]
+
+
+SYSTEM_ACTORS = ("sla", "rules", "system", "default", "(unknown)")
+PEOPLE_KINDS = frozenset({"report", "reply", "staff_reply", "note", "third_party", "partner", "unverified"})
+
+
+def names_of(ctx: Context, ticket: models.Ticket | None) -> dict[str, str]:
+    """How our mail to staff names the people of a ticket: staff by display name, the reporter with name."""
+    staff = ctx.settings.staff
+    names = {actor: "sistem" for actor in SYSTEM_ACTORS}
+    names.update({p.email: p.signature for p in (*staff.members, *staff.coordinators)})
+    if ticket is not None and ticket.reporter and ticket.reporter_name:
+        names.setdefault(ticket.reporter, f"{ticket.reporter_name} <{ticket.reporter}>")
+    return names
+
+
+def recent_messages(ticket: models.Ticket, names: dict[str, str], count: int,
+                    skip_raw: int | None = None) -> list[MessageEntry]:
+    """The ticket's last `count` messages written by people (not our own mail), the received one left out."""
+    found = [m for m in ticket.messages
+             if m.direction == "in" and m.kind in PEOPLE_KINDS and (skip_raw is None or m.raw_id != skip_raw)]
+    return [MessageEntry(at=m.date, who=names.get(m.sender, m.sender or "(tanpa alamat)"), kind=m.kind,
+                         text=first_lines(m.text)) for m in found[-count:]]
+
+
+def report_text(ticket: models.Ticket, limit: int = 3000) -> str:
+    """The text of the ticket's report (its first received message), cut at `limit` characters."""
+    for message in ticket.messages:  # in the order recorded
+        if message.direction == "in" and message.kind == "report":
+            text = message.text.strip()
+            return text if len(text) <= limit else text[:limit].rstrip() + " …"
+    return ""
+
+
+def first_lines(text: str, lines: int = 4, width: int = 200) -> str:
+    kept = [line.strip()[:width] for line in text.strip().splitlines() if line.strip()]
+    return "\n".join(kept[:lines]) + ("\n…" if len(kept) > lines else "") if kept else "(tanpa teks)"

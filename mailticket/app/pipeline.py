@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 from mailticket.app import apply, quarantine
 from mailticket.app.context import Context
 from mailticket.app.faults import is_transient
-from mailticket.core import classify, filter, identity, parse, staff, thread
+from mailticket.core import classify, filter, forward, identity, parse, staff, thread
 from mailticket.core.decide import decide, needs_classification
 from mailticket.core.effects import Arrival, Decision, Role
 from mailticket.db import models
@@ -125,11 +125,36 @@ def _thread(ctx: Context, session: Session, w: Work) -> None:
     report = verdict.kind is Kind.REPORT
     copy_of = rawmail.copy_of(session, mail) if report and w.maybe_copy else None
     role = Role.STRANGER
-    if report and snapshot is not None:
+    if report:  # a new mail too: staff may ask (#daftar), forward a citizen's mail, or fail authentication
         people = ctx.settings.staff
         role = identity.role(mail, ctx.desk.member_addresses, ctx.desk.coordinator_addresses,
-                             people.require_authenticated, people.authserv_id, snapshot.reporter, snapshot.cc)
+                             people.require_authenticated, people.authserv_id,
+                             snapshot.reporter if snapshot else "", snapshot.cc if snapshot else ())
     w.arrival = Arrival(mail, verdict, w.now, snapshot, how, key.number, role, copy_of, w.oversize)
+    if report and copy_of is None and role is not Role.STRANGER:
+        w.arrival = replace(w.arrival, **_staff_lookups(ctx, session, w))
+
+
+def _staff_lookups(ctx: Context, session: Session, w: Work) -> dict:
+    """What a staff mail's decision needs from the store, looked up only when it asks for it."""
+    arrival, found = w.arrival, {}
+    if arrival.role is Role.UNVERIFIED:
+        found["unverified_why"] = identity.why_unauthenticated(arrival.mail, ctx.settings.staff.authserv_id)
+        found["explained_last_hour"] = tickets.mailed_since(session, "unverified", arrival.sender,
+                                                            w.now - timedelta(hours=1))
+        return found
+    if not arrival.role.steers:
+        return found
+    names = {c.name: c.arg for c in staff.read_reply(arrival.mail, ctx.desk).commands}
+    if "list" in names:
+        found["open_tickets"] = tuple(tickets.snapshot(t) for t in tickets.open_for(session, arrival.sender))
+    if names.get("merge", "").isdigit():
+        target = tickets.ticket_by_number(session, int(names["merge"]))
+        found["merge_target"] = tickets.snapshot(target) if target is not None else None
+    if arrival.ticket is None and any(a.content_type == "message/rfc822" for a in arrival.mail.attachments):
+        data = forward.attached_message(rawmail.raw_bytes(session, w.raw.id, None))
+        found["attached_mail"] = parse.parse(data) if data else None
+    return found
 
 
 def _classify(ctx: Context, session: Session, w: Work) -> None:
@@ -145,7 +170,7 @@ def _classify(ctx: Context, session: Session, w: Work) -> None:
 
 def _commands(ctx: Context, session: Session, w: Work) -> None:
     arrival = w.arrival
-    if arrival.ticket is not None and arrival.role.steers and arrival.duplicate_of is None:
+    if arrival.role.steers and arrival.duplicate_of is None:  # a new mail too: #daftar, #bantuan
         w.reply = staff.read_reply(arrival.mail, ctx.desk)
 
 

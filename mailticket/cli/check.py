@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import imaplib
+import ipaddress
+import os
 import socket
 import ssl
 import tempfile
@@ -20,7 +22,8 @@ import aiosmtplib
 from imapclient import IMAPClient
 from imapclient.exceptions import LoginError
 
-from mailticket.config import Inbox, Settings, Smtp
+from mailticket.config import DEFAULT_RULES, DEFAULT_TEMPLATES, Inbox, Settings, Smtp
+from mailticket.errors import ConfigError
 from mailticket.inbox.imap import PROCESSED_FLAG, PROCESSED_FOLDER, connect, login
 from mailticket.inbox.oauth import TokenError, token_provider
 from mailticket.outgoing.smtp import make_client
@@ -46,21 +49,241 @@ class Report:
         self.lines.append(f"FAIL  {text}")
         self.lines.extend(f"      hint: {hint}" for hint in hints if hint)
 
+    def warn(self, text: str, *hints: str) -> None:
+        """Worth fixing, but the daemon works: the exit status stays 0."""
+        self.lines.append(f"warn  {text}")
+        self.lines.extend(f"      hint: {hint}" for hint in hints if hint)
+
 
 def check(settings: Settings, ssl_context: ssl.SSLContext | None = None,
           timeout: float = 10.0) -> tuple[bool, list[str]]:
     """Try everything the daemon will need; ok is False when anything failed."""
     report = Report()
     report.good(f"config: {settings.source}")
+    check_database(settings.database_url, report)
+    check_rules(settings, report)
+    check_templates(settings, report)
     if settings.inbox.kind == "imap":
+        plain_password_warning("imap", settings.inbox.host, settings.inbox.security,
+                               bool(settings.inbox.password and not settings.inbox.oauth2_token_command
+                                    and not settings.inbox.oauth2_token_file), report)
+        gmail_folder_warning(settings.inbox, report)
         check_imap(settings.inbox, report, ssl_context, timeout)
-    else:
+    elif settings.inbox.path.is_dir() or settings.inbox.create:
         check_folder("inbox (Maildir)", settings.inbox.path, report, ("cur", "new", "tmp"))
+    else:
+        report.bad(f"inbox (Maildir): {settings.inbox.path} does not exist; `run` refuses it",
+                   "fix inbox.path, create the Maildir (cur/, new/, tmp/), or set [inbox] create = true")
     if settings.smtp.kind == "smtp":
+        plain_password_warning("smtp", settings.smtp.host, settings.smtp.security,
+                               bool(settings.smtp.username and settings.smtp.password
+                                    and not settings.smtp.oauth2_token_command
+                                    and not settings.smtp.oauth2_token_file), report)
         asyncio.run(check_smtp(settings.smtp, report, ssl_context, timeout))
     else:
         check_folder("outbox (directory)", settings.smtp.path, report)
+    check_dmarc(settings, report)
     return report.ok, report.lines
+
+
+# -- DMARC of the staff domains (issue 14 point 4) -------------------------------------------------
+
+DMARC_HINT = ("without a DMARC policy (a TXT record v=DMARC1 at _dmarc.<domain>) the receiving server "
+              "cannot vouch for the sender: staff mail from this domain passes only with an aligned DKIM "
+              "signature, and otherwise changes nothing (the staff member is told why)")
+
+
+def check_dmarc(settings: Settings, report: Report, lookup=None) -> None:
+    """For each staff and coordinator domain: does `_dmarc.<domain>` publish a policy? Never fails the
+    check: a domain without one is a warning; no network (or no DNS) says the check could not be done."""
+    people = (*settings.staff.members, *settings.staff.coordinators)
+    domains = sorted({p.email.rpartition("@")[2].lower() for p in people if "@" in p.email})
+    lookup = lookup or dmarc_record
+    for domain in domains:
+        try:
+            record = lookup(domain)
+        except OSError as exc:
+            report.lines.append(f"note  DMARC {domain}: could not check ({describe(exc)})")
+            continue
+        if record:
+            report.good(f"DMARC {domain}: {record[:120]}")
+        else:
+            report.warn(f"DMARC {domain}: no policy at _dmarc.{domain}", DMARC_HINT)
+
+
+def dmarc_record(domain: str, timeout: float = 3.0) -> str:
+    """The v=DMARC1 TXT record of `domain` ("" when there is none); OSError when DNS cannot be asked.
+
+    Plain UDP queries to the first nameserver of /etc/resolv.conf: the standard library has no TXT
+    lookup. When `_dmarc.<domain>` has no record, the domain itself must exist: a resolver that
+    answers "no such name" for everything (no network) says nothing about the policy."""
+    found = _txt(f"_dmarc.{domain}", timeout)
+    record = next((t for t in found or () if t.lower().startswith("v=dmarc1")), "")
+    if not record and _txt(domain, timeout) is None:
+        raise OSError(f"the domain {domain} itself does not resolve here")
+    return record
+
+
+def _txt(name: str, timeout: float) -> list[str] | None:
+    """The TXT strings of `name`; None when it does not exist (NXDOMAIN)."""
+    server = _nameserver()
+    query_id = int.from_bytes(os.urandom(2), "big")
+    labels = [label for label in name.split(".") if label]
+    encoded = b"".join(bytes([len(label)]) + label.encode("idna") for label in labels)
+    header = query_id.to_bytes(2, "big") + b"\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00"  # RD, 1 question
+    packet = header + encoded + b"\x00\x00\x10\x00\x01"  # end of name, type TXT, class IN
+    family = socket.AF_INET6 if ":" in server else socket.AF_INET
+    with socket.socket(family, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(timeout)
+        sock.sendto(packet, (server, 53))
+        data = sock.recv(4096)
+    return _txt_from_answer(data, query_id)
+
+
+def _nameserver() -> str:
+    try:
+        for line in Path("/etc/resolv.conf").read_text().splitlines():
+            parts = line.split()
+            if len(parts) >= 2 and parts[0] == "nameserver":
+                return parts[1].split("%")[0]
+    except OSError:
+        pass
+    raise OSError("no nameserver in /etc/resolv.conf")
+
+
+def _txt_from_answer(data: bytes, query_id: int) -> list[str] | None:
+    if len(data) < 12 or int.from_bytes(data[:2], "big") != query_id:
+        raise OSError("unexpected DNS answer")
+    rcode = data[3] & 0x0F
+    if rcode == 3:
+        return None  # NXDOMAIN
+    if rcode != 0:
+        raise OSError(f"DNS error code {rcode}")
+    count_q, count_a = int.from_bytes(data[4:6], "big"), int.from_bytes(data[6:8], "big")
+    at, found = 12, []
+    for _ in range(count_q):
+        at = _skip_name(data, at) + 4
+    for _ in range(count_a):
+        at = _skip_name(data, at)
+        rtype, length = int.from_bytes(data[at:at + 2], "big"), int.from_bytes(data[at + 8:at + 10], "big")
+        rdata, at = data[at + 10:at + 10 + length], at + 10 + length
+        if rtype != 16:
+            continue
+        chunks, i = [], 0
+        while i < len(rdata):
+            chunks.append(rdata[i + 1:i + 1 + rdata[i]])
+            i += 1 + rdata[i]
+        found.append(b"".join(chunks).decode("ascii", "replace"))
+    return found
+
+
+def _skip_name(data: bytes, at: int) -> int:
+    while at < len(data):
+        length = data[at]
+        if length == 0:
+            return at + 1
+        if length & 0xC0 == 0xC0:
+            return at + 2
+        at += 1 + length
+    raise OSError("truncated DNS answer")
+
+
+# -- database, rules, templates -------------------------------------------------------------------
+
+
+def check_database(url: str, report: Report) -> None:
+    """Open the database (a SQLite file that does not exist yet is not made), and compare its schema."""
+    from mailticket.db.session import SCHEMA_HEAD, current_revision, failure_line, make_engine, safe_url
+
+    if url.startswith("sqlite"):
+        path = Path(url.split(":///", 1)[1])
+        what = f"SQLite file {path}"
+        if not path.exists():
+            existing = path.parent
+            while not existing.exists():
+                existing = existing.parent
+            if not os.access(existing, os.W_OK | os.X_OK):
+                report.bad(f"database: {what} cannot be created: {existing} is not writable by this user",
+                           "database.url must name a file in a folder the daemon's user can write "
+                           "(under systemd: sqlite:////var/lib/mailticket/mailticket.db)")
+            else:
+                report.good(f"database: {what} does not exist yet; `mailticket db upgrade` creates it")
+            return
+        if not os.access(path, os.R_OK | os.W_OK) or not os.access(path.parent, os.W_OK | os.X_OK):
+            report.bad(f"database: {what} or its folder is not writable by this user",
+                       "the daemon's user must be able to write the database file and its folder (WAL)")
+            return
+    else:
+        what = f"PostgreSQL {safe_url(url)}"
+    engine = None
+    try:
+        engine = make_engine(url)
+        revision = current_revision(engine)
+    except Exception as exc:  # noqa: BLE001 - any failure to open it is the finding
+        line = failure_line(exc, url) or f"database.url {safe_url(url)}: {type(exc).__name__}: {exc}"
+        problem, _sep, hint = line.partition("; hint: ")
+        report.bad(f"database: {problem}", hint)
+        return
+    finally:
+        if engine is not None:
+            engine.dispose()
+    if revision == SCHEMA_HEAD:
+        report.good(f"database: {what}, schema {revision} (current)")
+    elif revision is None:
+        report.warn(f"database: {what} has no schema yet",
+                    "run `mailticket db upgrade` (the daemon also creates it in an empty database)")
+    else:
+        report.bad(f"database: {what}: schema at revision {revision}, this version needs {SCHEMA_HEAD}",
+                   "run `mailticket db upgrade`")
+
+
+def check_rules(settings: Settings, report: Report) -> None:
+    from mailticket.app.context import load_rules
+
+    try:
+        load_rules(settings)
+    except ConfigError as exc:
+        report.bad(f"rules: {exc}", "fix the file, or remove classifier.rules to use the shipped rules")
+        return
+    shipped = " (shipped)" if settings.rules_path == DEFAULT_RULES else ""
+    report.good(f"rules: {settings.rules_path}{shipped} compiles")
+
+
+def check_templates(settings: Settings, report: Report) -> None:
+    from mailticket.outgoing.render import Renderer
+
+    renderer = Renderer.from_settings(settings)
+    try:
+        renderer.preload()
+    except ConfigError as exc:
+        report.bad(f"templates: {exc}", "fix the template, or remove templates.path to use the shipped ones")
+        return
+    count = len(renderer.env.list_templates(extensions=("txt", "html")))
+    shipped = " (shipped)" if settings.templates_path == DEFAULT_TEMPLATES else ""
+    report.good(f"templates: {settings.templates_path}{shipped}: {count} templates compile")
+
+
+def is_loopback(host: str) -> bool:
+    if host.lower() in ("localhost", "localhost.localdomain"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def plain_password_warning(kind: str, host: str, security: str, has_password: bool, report: Report) -> None:
+    section = "inbox" if kind == "imap" else "smtp"
+    if security == "none" and has_password and not is_loopback(host):
+        report.warn(f"{kind}: the password would go unencrypted to {host} ({section}.security = \"none\")",
+                    f"use security = \"ssl\" or \"starttls\"; {PORTS_HINT[kind]}")
+
+
+def gmail_folder_warning(inbox: Inbox, report: Report) -> None:
+    if is_gmail(inbox.host, inbox.username) and inbox.folder.upper() != "INBOX":
+        report.warn(f"imap: Gmail folder is {inbox.folder!r}, not INBOX",
+                    "\"[Gmail]/All Mail\" also holds sent and archived mail (our own replies would be read "
+                    "as reports); a label holds only mail a Gmail filter labels: use folder = \"INBOX\"")
 
 
 def is_gmail(host: str, username: str) -> bool:
@@ -164,11 +387,19 @@ async def smtp_login(client: aiosmtplib.SMTP, smtp: Smtp, report: Report) -> Non
         else:
             report.good("smtp: no smtp.username: sending without login")
         return
-    if not smtp.password:
-        report.bad("smtp: no password (smtp.password or MAILTICKET_SMTP_PASSWORD)", *hints[1:])
+    provider = token_provider(smtp.oauth2_token_command, smtp.oauth2_token_file)
+    if not smtp.password and provider is None:
+        report.bad("smtp: no password (smtp.password or MAILTICKET_SMTP_PASSWORD, "
+                   "or smtp.oauth2_token_command)", *hints[1:])
         return
     try:
-        await client.login(smtp.username, smtp.password)
+        if provider is not None:
+            await client.auth_xoauth2(smtp.username, provider())
+        else:
+            await client.login(smtp.username, smtp.password)
+    except TokenError as exc:
+        report.bad(f"smtp: no OAuth2 access token: {exc}", "run smtp.oauth2_token_command by hand to see why")
+        return
     except aiosmtplib.SMTPAuthenticationError as exc:
         report.bad(f"smtp: authentication failed for {smtp.username}: {exc.code} {exc.message}", *hints)
         return
@@ -176,7 +407,7 @@ async def smtp_login(client: aiosmtplib.SMTP, smtp: Smtp, report: Report) -> Non
         report.bad(f"smtp: login failed: {describe(exc)}",
                    "most servers offer AUTH only after STARTTLS: use security = \"starttls\" on port 587")
         return
-    report.good(f"smtp: logged in as {smtp.username}")
+    report.good(f"smtp: logged in as {smtp.username}" + (" (OAuth2)" if provider is not None else ""))
 
 
 # -- folders ------------------------------------------------------------------------------------

@@ -33,6 +33,7 @@ def ticket_json(ticket: models.Ticket, prefix: str, tz: tzinfo, full: bool) -> d
         "escalated": ticket.escalated,
         "first_response_at": local_iso(ticket.first_response_at, tz), "rating": ticket.rating,
     }
+    data["merged_into"] = ticket_token(prefix, ticket.merged_into) if ticket.merged_into is not None else None
     if full:
         data["messages"] = [_message_json(m, tz) for m in ticket.messages]
         data["events"] = [{"at": local_iso(e.at, tz), "type": e.type, "by": e.by, "detail": e.detail}
@@ -77,7 +78,9 @@ def remaining(ticket: models.Ticket, now: datetime) -> str:
     if ticket.due_at is None or not clock_runs(ticket.status):
         return ""
     left = ticket.due_at - now
-    minutes = int(abs(left.total_seconds()) // 60)
+    seconds = left.total_seconds()
+    # ahead: whole minutes left, rounded down; overdue: started minutes, rounded up (never "-0h00m")
+    minutes = int(seconds // 60) if seconds >= 0 else int(-seconds // 60) + (1 if -seconds % 60 else 0)
     days, rest = divmod(minutes, 1440)
     text = (f"{days}d" if days else "") + f"{rest // 60}h{rest % 60:02d}m"
     return ("-" if left.total_seconds() < 0 else "") + text

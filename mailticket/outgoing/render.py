@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,19 +26,24 @@ from jinja2 import (
     select_autoescape,
 )
 
-from mailticket.core.commands import VALID_TAGS_HELP
+from mailticket.core.checklist import Checklist, check
+from mailticket.core.commands import TAG_EXAMPLES, VALID_TAGS_HELP
 from mailticket.core.digest import DigestContext
 from mailticket.core.report import MonthReport
 from mailticket.core.survey import Index
 from mailticket.errors import ConfigError
 from mailticket.outgoing.locale_id import (
+    HIDDEN_EVENTS,
     MONTHS,
     category_label,
+    event_detail,
     event_label,
     format_date,
     format_datetime,
     format_duration,
+    format_left,
     format_size,
+    salutation,
     status_label,
 )
 from mailticket.types import Attachment, CommandError, Outgoing
@@ -49,9 +54,18 @@ if TYPE_CHECKING:
 # the templates the methods below (and refusals.py) render; preload checks that each one is there
 NEEDED = ("ack.txt", "ack.html", "notification.txt", "relay.txt", "closing.txt", "error.txt",
           "escalation.txt", "warning.txt", "breach.txt", "digest.txt", "digest.html", "watchdog.txt",
-          "refused.txt")
+          "refused.txt", "transcript.txt", "assigned.txt")
 _SUBJECT_LABELS = {"error": "Perintah tidak dijalankan", "escalation": "Eskalasi",
-                   "warning": "Peringatan SLA", "breach": "Lewat target"}
+                   "warning": "Peringatan SLA", "breach": "Lewat target", "transcript": "Perintah dijalankan",
+                   "assigned": "Ditugaskan kepada Anda"}
+# issue 14: failed authentication (4), #gabung (10), #daftar (9), #bantuan
+NEEDED += ("unverified.txt", "merged.txt", "list.txt", "help.txt")
+_SUBJECT_LABELS.update(unverified="E-mail Anda tidak terverifikasi", merged="Tiket digabung")
+# notification events -> the subject's label; the template's first line says the same in a sentence
+NOTIFICATION_EVENTS = {"new": "Tiket baru", "reply": "Balasan pelapor", "reopened": "Dibuka kembali",
+                       "other": "Pesan pihak lain", "colleague": "Sudah dijawab rekan",
+                       "closed": "Ditutup rekan", "oversize": "Email terlalu besar"}
+RECENT_MESSAGES = 3  # the last messages our mail to staff shows for context
 
 
 @dataclass(frozen=True)
@@ -93,6 +107,30 @@ class HistoryEntry:
 
 
 @dataclass(frozen=True)
+class MessageEntry:
+    """One earlier message of a ticket, as context in our mail to staff."""
+
+    at: datetime
+    who: str  # "Budi <budi@example.co.id>" or a staff member's name
+    kind: str  # messages[].kind: report, reply, staff_reply, note, ...
+    text: str  # the first lines
+
+    @property
+    def label(self) -> str:
+        return event_label(self.kind)
+
+
+@dataclass(frozen=True)
+class HistoryLine:
+    """One line of a ticket's history, in words."""
+
+    at: datetime
+    actor: str
+    label: str
+    text: str
+
+
+@dataclass(frozen=True)
 class Rendered:
     kind: str
     subject: str
@@ -120,7 +158,8 @@ class Renderer:
             trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True, auto_reload=False,
         )
         self.env.filters.update(waktu=self.when, tanggal=format_date, durasi=format_duration,
-                                ukuran=format_size, status=status_label)
+                                ukuran=format_size, status=status_label, sisa=format_left,
+                                sapaan=salutation)
         self._templates: dict[str, Template] = {}
         self.env.globals["survey"] = survey  # the closing mails ask for a rating (core/survey.py)
 
@@ -132,16 +171,45 @@ class Renderer:
 
     # --- one method per kind ---------------------------------------------------------------------
 
-    def ack(self, *, ticket: TicketView, topics: Collection[str] = (), size_limit: int = 0) -> Rendered:
-        """To the reporter of a new ticket; `size_limit` set: their mail was too big to read whole."""
-        return self._render("ack", ticket, html=True, registration="registration" in topics,
+    def ack(self, *, ticket: TicketView, topics: Collection[str] = (), size_limit: int = 0,
+            checklist: Checklist | None = None) -> Rendered:
+        """To the reporter of a new ticket; `size_limit` set: their mail was too big to read whole;
+        `checklist`: the registration documents that came with it and those still missing."""
+        if checklist is None and "registration" in topics:  # callers that did not read the mail
+            checklist = check("", (), registration=True)
+        return self._render("ack", ticket, html=True, checklist=checklist,
                             size_limit=format_size(size_limit) if size_limit else "")
 
     def notification(self, *, ticket: TicketView, body: str, attachments: Sequence[Attachment] = (),
-                     needs_review: bool = False, tags: str = VALID_TAGS_HELP) -> Rendered:
-        """To staff: a new ticket with the report's text and the help on command tags."""
-        return self._render("notification", ticket, body=body, attachments=tuple(attachments),
-                            needs_review=needs_review, tags=tags)
+                     needs_review: bool = False, tags: str = VALID_TAGS_HELP, event: str = "new",
+                     author: str = "", author_email: str = "", role: str = "", checklist: Any = None,
+                     size_limit: int = 0, report: str = "", recent: Sequence[MessageEntry] = (),
+                     **extra: Any) -> Rendered:
+        """To staff: what happened on a ticket (`event`, one of NOTIFICATION_EVENTS), who wrote, the new
+        text, the ticket's last messages before it, and the help on command tags."""
+        if event not in NOTIFICATION_EVENTS:
+            raise ValueError(f"unknown notification event {event!r}")
+        who = (f"{author} <{author_email}>" if author and author_email
+               else author or author_email or "(tanpa alamat)")
+        rendered = self._render("notification", ticket, body=body, attachments=tuple(attachments),
+                                needs_review=needs_review, tags=tags, event=event, who=who, role=role,
+                                checklist=checklist, size_limit=format_size(size_limit) if size_limit else "",
+                                report=report, recent=tuple(recent), **extra)
+        return replace(rendered, subject=subject_line(ticket, NOTIFICATION_EVENTS[event]))
+
+    def assigned(self, *, ticket: TicketView, by: str, report: str = "", recent: Sequence[MessageEntry] = (),
+                 history: Sequence[HistoryEntry] = (), tags: str = VALID_TAGS_HELP) -> Rendered:
+        """To the staff member a ticket was just assigned to (by someone else): the ticket and its history."""
+        return self._render("assigned", ticket, by=by, report=report, recent=tuple(recent),
+                            history=readable_history(history), tags=tags)
+
+    def transcript(self, *, ticket: TicketView, steps: Sequence[Any],
+                   sent: Sequence[tuple[str, str, Any]] = (), relayed: bool = False) -> Rendered:
+        """To the staff member whose commands ran: one line per command (a core.staff.Step), the mail that
+        went out ((kind, notification event, recipients)), and the ticket's new state."""
+        lines = tuple(TranscriptLine(step.text, _step_text(step)) for step in steps)
+        mails = tuple((_SENT_LABELS.get(event or kind, kind), ", ".join(to)) for kind, event, to in sent)
+        return self._render("transcript", ticket, lines=lines, sent=mails, relayed=relayed)
 
     def relay(self, *, ticket: TicketView, body: str, staff_name: str = "") -> Rendered:
         """A staff reply, cleaned by the caller, to the reporter."""
@@ -157,17 +225,26 @@ class Renderer:
         return self._render("error", ticket, errors=tuple(errors), tags=tags)
 
     def escalation(self, *, ticket: TicketView, text: str, history: Sequence[HistoryEntry] = (),
-                   by: str = "") -> Rendered:
-        """To the coordinators: summary, history, and the escalation text."""
-        return self._render("escalation", ticket, text=text, history=_labelled(history), by=by)
+                   by: str = "", report: str = "", recent: Sequence[MessageEntry] = (),
+                   tags: str = VALID_TAGS_HELP) -> Rendered:
+        """To the coordinators: the staff member's text, summary, report, last messages, history, tags."""
+        return self._render("escalation", ticket, text=text, history=readable_history(history), by=by,
+                            report=report, recent=tuple(recent), tags=tags)
 
-    def warning(self, *, ticket: TicketView, now: datetime) -> Rendered:
-        """To staff: the resolution target is near."""
-        return self._render("warning", ticket, remaining=_due(ticket) - now)
+    def warning(self, *, ticket: TicketView, now: datetime, history: Sequence[HistoryEntry] = (),
+                report: str = "", recent: Sequence[MessageEntry] = (),
+                tags: str = VALID_TAGS_HELP) -> Rendered:
+        """To staff and coordinators: the resolution target is near."""
+        return self._render("warning", ticket, remaining=_due(ticket) - now,
+                            history=readable_history(history),
+                            report=report, recent=tuple(recent), tags=tags)
 
-    def breach(self, *, ticket: TicketView, now: datetime, history: Sequence[HistoryEntry] = ()) -> Rendered:
+    def breach(self, *, ticket: TicketView, now: datetime, history: Sequence[HistoryEntry] = (),
+               report: str = "", recent: Sequence[MessageEntry] = (),
+               tags: str = VALID_TAGS_HELP) -> Rendered:
         """To staff and coordinators: the resolution target has passed, with the ticket's history."""
-        return self._render("breach", ticket, overdue=now - _due(ticket), history=_labelled(history))
+        return self._render("breach", ticket, overdue=now - _due(ticket), history=readable_history(history),
+                            report=report, recent=tuple(recent), tags=tags)
 
     def digest(self, *, context: DigestContext) -> Rendered:
         """To the coordinators: the daily digest built by digest.build_digest."""
@@ -185,6 +262,37 @@ class Renderer:
         label = "Kotak masuk tidak terbaca" if stalled else "Kotak masuk terbaca kembali"
         return Rendered("watchdog", clean_subject(f"{label}: {self.helpdesk['name']}"),
                         self._template("watchdog.txt").render(values))
+
+    def unverified(self, *, ticket: TicketView, why: str, subject: str = "") -> Rendered:
+        """To a staff address whose mail on this ticket failed authentication: why, and what to do."""
+        return self._render("unverified", ticket, why=why, subject=subject)
+
+    def unverified_new(self, *, why: str, subject: str = "") -> Rendered:
+        """The same for a new mail (no ticket): nothing was opened."""
+        values = {"helpdesk": self.helpdesk, "ticket": None, "why": why, "subject": subject}
+        title = clean_subject(f"E-mail Anda tidak terverifikasi: {subject}")
+        return Rendered("unverified", title, self._template("unverified.txt").render(values))
+
+    def merged(self, *, ticket: TicketView, into: str, into_subject: str = "") -> Rendered:
+        """To the reporter (and Cc) of a ticket merged into another: the token to use from now on."""
+        return self._render("merged", ticket, into=into, into_subject=into_subject)
+
+    def ticket_list(self, *, mine: Sequence[TicketView] = (), unassigned: Sequence[TicketView] = (),
+                    now: datetime, role: str = "") -> Rendered:
+        """To a staff member who asked #daftar: their open tickets and the unassigned ones."""
+        def rows(found: Sequence[TicketView]) -> tuple[dict[str, Any], ...]:
+            return tuple({"ticket": t, "category": self.category(t.category),
+                          "left": format_left(t.due_at - now) if t.due_at else ""} for t in found)
+        values = {"helpdesk": self.helpdesk, "mine": rows(mine), "unassigned": rows(unassigned), "now": now}
+        return Rendered("list", clean_subject(f"Daftar tiket terbuka: {self.helpdesk['name']}"),
+                        self._template("list.txt").render(values))
+
+    def help(self, *, role: str = "", tags: str = VALID_TAGS_HELP) -> Rendered:
+        """To a staff member or coordinator who asked #bantuan: what they receive, what they can send."""
+        values = {"helpdesk": self.helpdesk, "tags": tags, "examples": TAG_EXAMPLES,
+                  "coordinator": role == "coordinator"}
+        return Rendered("help", clean_subject(f"Panduan petugas {self.helpdesk['name']}"),
+                        self._template("help.txt").render(values))
 
     def survey_scale(self, *, ticket: TicketView, value: int) -> Rendered:
         """To a reporter whose survey answer was off the scale 1-4."""
@@ -255,8 +363,36 @@ class Renderer:
         return Rendered(kind, subject_line(ticket, _SUBJECT_LABELS.get(kind, "")), text, body_html)
 
 
-def _labelled(history: Sequence[HistoryEntry]) -> tuple[tuple[HistoryEntry, str], ...]:
-    return tuple((entry, event_label(entry.action)) for entry in history)
+@dataclass(frozen=True)
+class TranscriptLine:
+    tag: str  # the tag line as written
+    text: str  # what it did, in words
+
+
+_SENT_LABELS = {"relay": "balasan Anda ke pelapor", "closing": "pemberitahuan penutupan ke pelapor",
+                "escalation": "eskalasi ke koordinator", "assigned": "pemberitahuan tugas",
+                "merged": "pemberitahuan nomor tiket baru ke pelapor", "colleague": "salinan untuk rekan",
+                "closed": "salinan untuk rekan"}
+_FIELD_LABELS = {"status": ("status", status_label), "category": ("kategori", lambda n: category_label(n)[0]),
+                 "assignee": ("petugas", lambda a: a)}
+_STEP_DEFAULTS = {"note": "catatan internal disimpan", "escalate": "tiket dieskalasi ke koordinator"}
+
+
+def _step_text(step: Any) -> str:
+    parts = []
+    for name, old, new in step.changes:
+        label, word = _FIELD_LABELS[name]
+        parts.append(f"{label}: {word(old) if old else 'belum ada'} → {word(new) if new else 'belum ada'}")
+    if parts:
+        return "; ".join(parts)
+    return _STEP_DEFAULTS.get(step.name, "tidak ada perubahan (tiket sudah dalam keadaan itu)")
+
+
+def readable_history(history: Sequence[HistoryEntry]) -> tuple[HistoryLine, ...]:
+    """The history as people read it: labels and details in Indonesian, technical events left out."""
+    return tuple(HistoryLine(entry.at, entry.actor, event_label(entry.action),
+                             event_detail(entry.action, entry.text))
+                 for entry in history if entry.action not in HIDDEN_EVENTS)
 
 
 def _span(value: timedelta | None) -> str:

@@ -54,17 +54,71 @@ def ticket_by_references(session: Session, references: Sequence[str]) -> models.
 
 
 def find_ticket(session: Session, key: ThreadKey) -> tuple[models.Ticket | None, str]:
-    """The ticket a message belongs to, and how it was found (for the log and events)."""
+    """The ticket a message belongs to, and how it was found (for the log and events).
+
+    A ticket merged into another (#gabung) stands for that one: its token and messages lead there."""
     if key.number is not None:
         ticket = ticket_by_number(session, key.number)
         if ticket is not None:
-            return ticket, "token"
+            return _follow_merges(session, ticket), "token"
     if key.own_number is not None:
         ticket = ticket_by_number(session, key.own_number)
         if ticket is not None:
-            return ticket, "own-message-id"
+            return _follow_merges(session, ticket), "own-message-id"
     ticket = ticket_by_references(session, key.references)
-    return ticket, ("references" if ticket else "")
+    return (_follow_merges(session, ticket) if ticket else None), ("references" if ticket else "")
+
+
+def _follow_merges(session: Session, ticket: models.Ticket) -> models.Ticket:
+    """The ticket `ticket` was merged into, and so on (a cycle, which merge refuses, ends the walk)."""
+    seen = {ticket.number}
+    while ticket.merged_into is not None and ticket.merged_into not in seen:
+        target = ticket_by_number(session, ticket.merged_into)
+        if target is None:
+            break
+        seen.add(target.number)
+        ticket = target
+    return ticket
+
+
+def merge_into(session: Session, ticket: models.Ticket, target: models.Ticket, at: datetime, by: str,
+               detail: str) -> None:
+    """Move `ticket`'s messages and events to `target`, add its reporter and Cc to target's Cc.
+
+    The merged ticket's own fields (closed, merged_into) and its "merged" event are the caller's."""
+    for message in list(ticket.messages):
+        message.ticket = target
+        unflushed(session).threads[message.message_id] = target
+    for event in list(ticket.events):
+        event.ticket = target
+    cc = [c for c in target.cc.split("\n") if c]
+    for address in (ticket.reporter, *(c for c in ticket.cc.split("\n") if c)):
+        if address and address != target.reporter and address not in cc:
+            cc.append(address)
+    target.cc = "\n".join(cc)
+    add_event(session, target, at, "merged_from", by, detail)
+
+
+def mailed_since(session: Session, kind: str, address: str, since: datetime) -> bool:
+    """Whether mail of `kind` to `address` alone was queued at or after `since`, this batch's included."""
+    for row in session.new:
+        if isinstance(row, models.Outbox) and row.kind == kind and row.recipients == address:
+            return True
+    stmt = select(models.Outbox.id).where(models.Outbox.kind == kind, models.Outbox.recipients == address,
+                                          models.Outbox.created_at >= since).limit(1)
+    with session.no_autoflush:
+        return session.scalar(stmt) is not None
+
+
+def open_for(session: Session, email: str, limit: int = 100) -> list[models.Ticket]:
+    """Open tickets assigned to `email` and unassigned ones, soonest due first (#daftar)."""
+    stmt = (select(models.Ticket)
+            .where(models.Ticket.status != Status.CLOSED.value,
+                   (models.Ticket.assignee == email) | models.Ticket.assignee.is_(None))
+            .order_by(models.Ticket.due_at.is_(None), models.Ticket.due_at, models.Ticket.number)
+            .limit(limit))
+    with session.no_autoflush:
+        return list(session.scalars(stmt))
 
 
 def next_ticket_number(session: Session, first_number: int) -> int:
@@ -179,4 +233,5 @@ def snapshot(ticket: models.Ticket) -> TicketSnapshot:
         due_at=ticket.due_at, closed_at=ticket.closed_at, escalated=ticket.escalated,
         waiting_since=ticket.waiting_since, paused_seconds=ticket.paused_seconds or 0,
         first_response_at=ticket.first_response_at, last_in_message_id=ticket.last_in_message_id,
+        merged_into=ticket.merged_into,
     )

@@ -64,7 +64,8 @@ def test_staff_reply_is_relayed_without_quotes_or_staff_address(desk):
     ingest(desk, staff_mail(reply))
     ticket = desk.json("tickets", "show", "LPSE#1")
     assert ticket["status"] == "open"
-    assert kinds(ticket) == ["report", "ack", "notification", "staff_reply", "relay"]
+    # issue 14: the other staff member (sari) gets a copy of the answer, so that nobody answers twice
+    assert kinds(ticket) == ["report", "ack", "notification", "staff_reply", "relay", "notification"]
     [relay] = desk.sent("relay")
     msg = read(relay)
     assert msg["To"] == "budi@example.co.id" and "[LPSE#1]" in msg["Subject"]
@@ -80,7 +81,8 @@ def test_close_tag_closes_and_sends_the_closing_notification(desk):
     ingest(desk, staff_mail("#tutup\nAkun Bapak sudah kami aktifkan kembali."))
     ticket = desk.json("tickets", "show", "LPSE#1")
     assert ticket["status"] == "closed" and ticket["closed_at"]
-    assert kinds(ticket)[-1] == "closing" and desk.sent("relay") == []
+    # issue 14: after the closing mail, a copy to the other staff and the transcript to the sender
+    assert kinds(ticket)[-3:] == ["closing", "notification", "transcript"] and desk.sent("relay") == []
     [closing] = desk.sent("closing")
     text = body(closing)
     assert "sudah kami aktifkan kembali" in text and "#tutup" not in text
@@ -110,15 +112,21 @@ def test_unknown_or_invalid_tag_changes_nothing_and_answers_the_sender(desk):
 
 
 def test_forged_staff_mail_steers_nothing(desk):
+    """Issue 14 point 4: recorded as `unverified`, nothing else changes, one explanation to the staff
+    address (before, it was recorded as a reporter's `reply` and announced to all staff)."""
     open_ticket(desk)
+    notifications = len(desk.sent("notification"))
     forged = staff_mail("#tutup\nditutup", auth="mx.google.com; dkim=fail; spf=fail; dmarc=fail "
                         "header.from=lampungprov.go.id")
     other_server = staff_mail("#tutup\nditutup", auth=PASS.replace("mx.google.com", "evil.example"))
     ingest(desk, forged, other_server)
     ticket = desk.json("tickets", "show", "LPSE#1")
     assert ticket["status"] == "new"
-    assert kinds(ticket).count("reply") == 2
+    assert kinds(ticket).count("reply") == 0 and kinds(ticket).count("unverified") == 2 + 1
     assert desk.sent("closing") == [] and desk.sent("relay") == []
+    assert len(desk.sent("notification")) == notifications
+    [told] = desk.sent("unverified")
+    assert read(told)["To"] == "rina@lampungprov.go.id"
 
 
 def test_html_only_reply_with_a_tag_in_its_own_div(desk):
