@@ -85,6 +85,9 @@ def build_parser() -> argparse.ArgumentParser:
     st.set_defaults(func=cmd_status)
 
     sub.add_parser("check", help="validate the config; log in to IMAP and SMTP").set_defaults(func=cmd_check)
+    cl = sub.add_parser("classify", help="try a mail (.eml) or a text (-: stdin) against the rules")
+    cl.add_argument("file", metavar="FILE|-")
+    cl.set_defaults(func=cmd_classify)
 
     db = sub.add_parser("db", help="database maintenance").add_subparsers(
         dest="action", required=True, metavar="ACTION")
@@ -408,6 +411,19 @@ def _status_text(data: dict) -> str:
     lines += [f"refused: outbox {r['outbox']} ({r['kind']}) {r['recipient']}: {r['answer']}"
               for r in data["outbox_refused"]]
     return "\n".join(lines)
+
+
+def cmd_classify(args: argparse.Namespace) -> int:
+    from mailticket.app.context import load_rules
+    from mailticket.cli.classify import lines, read
+
+    settings = settings_for(args)
+    try:
+        mail, has_headers = read(args.file)
+    except OSError as exc:
+        raise UsageError(f"cannot read {args.file}: {exc.strerror or exc}") from None
+    print("\n".join(lines(settings, load_rules(settings), mail, has_headers)))
+    return EXIT_OK
 
 
 def cmd_check(args: argparse.Namespace) -> int:
