@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mailticket.core.commands import VALID_TAGS_HELP, parse_commands, strip_tag_lines
+from mailticket.core.commands import TAG_EXAMPLES, TAGS, VALID_TAGS_HELP, parse_commands, strip_tag_lines
 from mailticket.core.reply import new_text
 from mailticket.types import Command, CommandError
 
@@ -260,9 +260,10 @@ def test_fixture_with_unknown_tag_and_invalid_arguments() -> None:
 def test_help_names_every_tag_and_is_itself_no_command() -> None:
     for tag in ["#tutup", "#selesai", "#close", "#eskalasi", "#escalate", "#kategori", "#category",
                 "#tugaskan", "#assign", "#ambil", "#take", "#catatan", "#note", "#tunggu", "#wait",
-                "#buka", "#reopen", "gangguan", "permasalahan", "permintaan"]:
+                "#buka", "#reopen", "gangguan", "permasalahan", "permintaan", "#gabung", "#merge", "#daftar",
+                "#list", "#bantuan", "#help"]:
         assert tag in VALID_TAGS_HELP
-    assert len(VALID_TAGS_HELP.splitlines()) == 9
+    assert len(VALID_TAGS_HELP.splitlines()) == 1 + len(TAGS)  # a heading, then one line per tag
     # quoted back without ">" by some client, the help must not turn into commands or errors
     assert parse_commands(VALID_TAGS_HELP, STAFF) == ([], [])
 
@@ -303,3 +304,35 @@ def test_every_result_points_at_a_hash_line(lines: list[str]) -> None:
         assert found.text.startswith("#")
     stripped = strip_tag_lines(text)
     assert parse_commands(stripped, STAFF)[0] == []
+
+
+# --- issue 14: #gabung, #daftar, #bantuan ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("line", ["#gabung LPSE#12", "#merge [LPSE#12]", "#gabung lpse # 12", "#gabung #12",
+                                  "#gabung 12", "#Gabung: LPSE#12."])
+def test_merge_takes_a_ticket_number(line) -> None:
+    assert parse_commands(line, STAFF) == ([Command("merge", "12", 1, line.strip())], [])
+
+
+@pytest.mark.parametrize("line", ["#gabung", "#gabung tiket Budi", "#merge LPSE#"])
+def test_merge_without_a_number_is_an_error(line) -> None:
+    commands, errors = parse_commands(line, STAFF)
+    assert commands == [] and "perlu nomor tiket tujuan" in errors[0].reason
+
+
+def test_two_merge_targets_contradict() -> None:
+    _commands, errors = parse_commands("#gabung LPSE#3\n#gabung LPSE#4", STAFF)
+    assert [e.line for e in errors] == [2]
+
+
+@pytest.mark.parametrize(("line", "name"), [("#daftar", "list"), ("#list", "list"), ("#bantuan", "help"),
+                                            ("#help", "help")])
+def test_asking_tags(line, name) -> None:
+    assert parse_commands(line, STAFF)[0] == [Command(name, "", 1, line)]
+
+
+def test_every_tag_has_an_example_that_is_no_command() -> None:
+    assert [names for names, _line, _effect in TAG_EXAMPLES] == [
+        " / ".join(f"#{a}" for a in tag.aliases) for tag in TAGS]
+    assert parse_commands("\n".join(f"contoh: {line}" for _n, line, _e in TAG_EXAMPLES), STAFF) == ([], [])
