@@ -247,7 +247,11 @@ def _people(reader: _Reader, key: str) -> tuple[Person, ...]:
     for i, row in enumerate(rows):
         if not isinstance(row, dict) or not isinstance(row.get("email"), str) or "@" not in row["email"]:
             raise ConfigError(reader.where(f"{key}[{i}]"), "needs name and a valid email")
-        people.append(Person(str(row.get("name") or row["email"]), row["email"].strip().lower()))
+        display = row.get("display", "")
+        if not isinstance(display, str):
+            raise ConfigError(reader.where(f"{key}[{i}].display"), "must be a string")
+        people.append(Person(str(row.get("name") or row["email"]), row["email"].strip().lower(),
+                             " ".join(display.split())))
     return tuple(people)
 
 

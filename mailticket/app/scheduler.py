@@ -16,10 +16,11 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from mailticket.app import autoclose, report
-from mailticket.app.apply import history, view
+from mailticket.app.apply import history, names_of, recent_messages, report_text, view
 from mailticket.app.context import Context
 from mailticket.core import digest, sla
 from mailticket.core.digest import DigestTicket
+from mailticket.core.draft import RECENT_MESSAGES
 from mailticket.db import models
 from mailticket.db.session import transaction
 from mailticket.outgoing.outbox import queue
@@ -96,7 +97,7 @@ class Scheduler:
 
     def _warn(self, session: Session, ticket: models.Ticket, now: datetime) -> None:
         ticket.warned_for_due = ticket.due_at
-        rendered = self.ctx.renderer.warning(ticket=self._view(ticket), now=now)
+        rendered = self.ctx.renderer.warning(ticket=self._view(ticket), now=now, **self._context(ticket))
         self._alert(session, ticket, rendered, now, "warning")
 
     def _breach(self, session: Session, ticket: models.Ticket, now: datetime) -> None:
@@ -105,9 +106,14 @@ class Scheduler:
         if ticket.status != Status.ESCALATED:
             tickets.add_event(session, ticket, now, "status", "sla", f"{ticket.status} -> {Status.ESCALATED}")
             ticket.status = Status.ESCALATED.value
-        rendered = self.ctx.renderer.breach(ticket=self._view(ticket), now=now,
-                                            history=history(ticket.events))
+        rendered = self.ctx.renderer.breach(ticket=self._view(ticket), now=now, **self._context(ticket))
         self._alert(session, ticket, rendered, now, "breach")
+
+    def _context(self, ticket: models.Ticket) -> dict:
+        """What a coordinator needs to act from the alert: the report, the last messages, the history."""
+        names = names_of(self.ctx, ticket)
+        return {"history": history(ticket.events, names), "report": report_text(ticket),
+                "recent": recent_messages(ticket, names, RECENT_MESSAGES)}
 
     def _alert(self, session: Session, ticket: models.Ticket, rendered: Rendered, now: datetime,
                kind: str) -> None:

@@ -32,13 +32,17 @@ def _words(*alternatives: str) -> re.Pattern[str]:
 
 
 DOCUMENTS = (
-    Document("ktp", "Fotokopi KTP direktur/pemilik", _words(r"ktp", r"e-?ktp", r"kartu[\s_.-]*tanda[\s_.-]*penduduk")),
-    Document("npwp", "Fotokopi NPWP perusahaan", _words(r"npwp", r"nomor[\s_.-]*pokok[\s_.-]*wajib[\s_.-]*pajak")),
-    Document("permohonan", "Surat permohonan", _words(r"(?:surat[\s_.-]*)?permohonan", r"surat[\s_.-]*pengajuan"),
+    Document("ktp", "Fotokopi KTP direktur/pemilik",
+             _words(r"ktp", r"e-?ktp", r"kartu[\s_.-]*tanda[\s_.-]*penduduk")),
+    Document("npwp", "Fotokopi NPWP perusahaan",
+             _words(r"npwp", r"nomor[\s_.-]*pokok[\s_.-]*wajib[\s_.-]*pajak")),
+    Document("permohonan", "Surat permohonan",
+             _words(r"(?:surat[\s_.-]*)?permohonan", r"surat[\s_.-]*pengajuan"),
              # "kami mengajukan permohonan pendaftaran" is the mail itself, not the signed letter
              _words(r"surat[\s_.-]*permohonan", r"surat[\s_.-]*pengajuan")),
     Document("perusahaan", "Dokumen perusahaan",
-             _words(r"akta(?:[\s_.-]*pendirian)?", r"akte", r"nib", r"siup", r"tdp", r"skdp", r"sk[\s_.-]*domisili",
+             _words(r"akta(?:[\s_.-]*pendirian)?", r"akte", r"nib", r"siup", r"tdp", r"skdp",
+                    r"sk[\s_.-]*domisili",
                     r"surat[\s_.-]*keterangan[\s_.-]*domisili", r"dokumen[\s_.-]*perusahaan",
                     r"company[\s_.-]*profile", r"sk[\s_.-]*kemenkumham", r"izin[\s_.-]*usaha")),
 )

@@ -10,8 +10,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from mailticket.core import sla, workflow
+from mailticket.core import checklist, sla, workflow
+from mailticket.core.checklist import Checklist
 from mailticket.core.effects import Arrival, Change, Decision, Desk, Effect, Event, Send, TicketSnapshot
+from mailticket.core.reply import new_text
 from mailticket.types import Status
 
 # action -> the event type that records it (others record "status")
@@ -74,12 +76,59 @@ class Draft:
         refs = tuple(reversed(mail.references)) + (mail.message_id,)
         return tuple(dict.fromkeys(r for r in refs if r))
 
-    def notify_staff(self, recipients: tuple[str, ...]) -> None:
-        """Forward the received mail to staff, Reply-To us so that their answer lands on the ticket."""
+    def notify_staff(self, recipients: tuple[str, ...], event: str | None = None) -> None:
+        """Forward the received mail to staff, Reply-To us so that their answer lands on the ticket.
+
+        `event` (default: read from the draft, `notification_event`) says what happened; the mail shows
+        who wrote, the new text without quotes, and the ticket's last messages before it."""
         if not recipients:
             return
-        mail = self.arrival.mail
-        self.send("notification", recipients,
-                  values={"body": mail.text, "attachments": mail.attachments,
-                          "needs_review": self.ticket.needs_review},
-                  reply_to=self.desk.address, references=self.references())
+        mail, arrival = self.arrival.mail, self.arrival
+        event = event or self.notification_event()
+        opens = self.ticket.number == 0
+        body = "" if arrival.oversize else mail.text if opens else new_text(mail.plain, mail.html)
+        values = {"body": body, "attachments": mail.attachments, "needs_review": self.ticket.needs_review,
+                  "event": event, "author": mail.sender.name if mail.sender else "", "author_email": self.who,
+                  "role": arrival.role.value, "opens": opens,
+                  "size_limit": self.desk.max_message_size if arrival.oversize else 0,
+                  "checklist": registration_checklist(arrival) if opens else None}
+        self.send("notification", recipients, values=values, reply_to=self.desk.address,
+                  references=self.references(), recent_messages=0 if opens else RECENT_MESSAGES)
+
+    def notification_event(self) -> str:
+        """What the received mail is, for staff: new, oversize, reopened, reply (the reporter's) or other."""
+        if self.arrival.oversize:
+            return "oversize"
+        if self.ticket.number == 0:
+            return "new"
+        if any(isinstance(e, Event) and e.type == "reopened" for e in self.effects):
+            return "reopened"
+        return "reply" if self.who and self.who == self.ticket.reporter else "other"
+
+    def colleagues(self) -> tuple[str, ...]:
+        """The other staff on the ticket: its assignee, or every member when unassigned; never the sender."""
+        assignee = self.ticket.assignee
+        on_ticket = (assignee,) if assignee else self.desk.member_addresses
+        return tuple(a for a in on_ticket if a != self.who)
+
+    def copy_colleagues(self, event: str, body: str, signature: str) -> None:
+        """A staff answer went to the reporter: the other staff on the ticket get a copy, so that two
+        people do not answer the same question (`event`: colleague, or closed)."""
+        to = self.colleagues()
+        if not to:
+            return
+        values = {"body": body, "event": event, "author": signature, "author_email": self.who,
+                  "role": self.arrival.role.value, "needs_review": self.ticket.needs_review}
+        self.send("notification", to, values=values, reply_to=self.desk.address, references=self.references(),
+                  recent_messages=RECENT_MESSAGES)
+
+
+RECENT_MESSAGES = 3  # the ticket's last messages our mail to staff shows for context
+
+
+def registration_checklist(arrival: Arrival) -> Checklist | None:
+    """The registration documents the received mail brings, and those still missing (None: no such mail)."""
+    if arrival.oversize:
+        return None
+    mail = arrival.mail
+    return checklist.check(mail.text, mail.attachments, registration="registration" in arrival.topics)

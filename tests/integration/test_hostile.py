@@ -636,7 +636,8 @@ def test_crlf_in_names_and_subjects_injects_no_header(app, desk):
     feed(app, desk, staff_mail("Silakan coba reset password.\r\nBcc: evil@attacker.example\r\n"),
          staff_mail("#tutup\nsudah\r\n\r\nX-Evil: 3"))
     mails = sent(desk)
-    assert {m.kind for m in mails} == {"ack", "notification", "relay", "closing"}
+    # issue 14: the #tutup mail also earns its sender a transcript (checked for injection like the rest)
+    assert {m.kind for m in mails} == {"ack", "notification", "relay", "closing", "transcript"}
     for mail in mails:
         assert_well_formed(mail.data)  # only our own headers, each once, CRLF only
         assert INJECTED not in mail.recipients and mail.msg["Bcc"] is None and mail.msg["X-Evil"] is None

@@ -111,8 +111,10 @@ def test_each_kind_renders_with_token_first_then_subject(renderer, kind):
 
 def test_reporter_facing_subjects_are_exactly_token_and_subject(renderer):
     kinds = all_kinds(renderer, ticket())
-    for kind in ("ack", "notification", "relay", "closing"):
+    for kind in ("ack", "relay", "closing"):
         assert kinds[kind].subject == "[LPSE#12] Tidak bisa login SPSE"
+    # staff-facing since issue 14: the subject says what happened
+    assert kinds["notification"].subject == "Tiket baru: [LPSE#12] Tidak bisa login SPSE"
     assert kinds["escalation"].subject == "Eskalasi: [LPSE#12] Tidak bisa login SPSE"
 
 
