@@ -77,6 +77,7 @@ class Inbox:
     stall_alert: timedelta = timedelta(minutes=15)  # no good fetch/IDLE for this long: tell coordinators
     oauth2_token_command: str = ""  # XOAUTH2 instead of the password: prints an access token
     oauth2_token_file: Path | None = None  # or a file an outside helper keeps fresh
+    create: bool = False  # Maildir: create a missing `path` (else refused: a typo is never watched empty)
 
 
 @dataclass(frozen=True)
@@ -197,6 +198,8 @@ def load(explicit: str | None = None, cwd: Path | None = None) -> Settings:
             data = tomllib.load(fh)
     except FileNotFoundError:
         raise ConfigError(str(path), "file not found") from None
+    except OSError as exc:
+        raise ConfigError(str(path), f"cannot read: {exc.strerror or exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(str(path), f"not valid TOML: {exc}") from None
     return build(data, str(path), path.resolve().parent)
@@ -205,8 +208,12 @@ def load(explicit: str | None = None, cwd: Path | None = None) -> Settings:
 class _Reader:
     """Typed access to one TOML table, naming file and key in every error."""
 
+    recording: list[_Reader] | None = None  # accepted_keys() collects every reader here
+
     def __init__(self, source: str, data: dict[str, Any], table: str, known: set[str]):
-        self.source, self.table = source, table
+        self.source, self.table, self.known = source, table, frozenset(known)
+        if _Reader.recording is not None:
+            _Reader.recording.append(self)
         self.data = data.get(table, {}) if table else data
         if not isinstance(self.data, dict):
             raise ConfigError(f"{source}: [{table}]", "must be a table")
@@ -286,7 +293,7 @@ def _helpdesk(data: dict, source: str) -> Helpdesk:
 def _inbox(data: dict, source: str, base: Path) -> Inbox:
     r = _Reader(source, data, "inbox", {"kind", "host", "port", "security", "username", "password",
                                          "folder", "idle", "poll_interval", "path", "stall_alert",
-                                         "oauth2_token_command", "oauth2_token_file"})
+                                         "oauth2_token_command", "oauth2_token_file", "create"})
     return Inbox(
         kind=r.choice("kind", "maildir" if "inbox" not in data else "imap", ("imap", "maildir")),
         path=r.path("path", "var/mail", base),
@@ -301,6 +308,8 @@ def _inbox(data: dict, source: str, base: Path) -> Inbox:
         stall_alert=r.duration("stall_alert", "15m"),
         oauth2_token_command=r.get("oauth2_token_command", str, ""),
         oauth2_token_file=r.path("oauth2_token_file", "", base) if r.data.get("oauth2_token_file") else None,
+        # without a `path` the Maildir is the default ./var/mail, made on first use
+        create=r.get("create", bool, "path" not in r.data),
     )
 
 
@@ -411,7 +420,8 @@ def build(data: dict[str, Any], source: str, base: Path) -> Settings:
     return Settings(
         source=source,
         helpdesk=(helpdesk := _helpdesk(data, source)),
-        database_url=_database_url(database.get("url", str, "sqlite:///var/mailticket.db"), base),
+        database_url=_database_url(database.get("url", str, "sqlite:///var/mailticket.db"), base,
+                                   database.where("url")),
         inbox=_inbox(data, source, base),
         smtp=_smtp(data, source, base),
         staff=_staff(data, source),
@@ -440,8 +450,39 @@ def _filter(data: dict, source: str) -> Filter:
     return Filter(**values)
 
 
-def _database_url(url: str, base: Path) -> str:
+def accepted_keys() -> dict[str, frozenset[str]]:
+    """Every table the loader reads ("" is the top level, "sla.gangguan" a sub-table) and the keys it
+    accepts there, taken from the readers themselves; a test compares them with the example config."""
+    _Reader.recording = readers = []
+    try:
+        build({}, "<keys>", Path.cwd())
+    finally:
+        _Reader.recording = None
+    keys: dict[str, frozenset[str]] = {}
+    for reader in readers:
+        keys[reader.table] = keys.get(reader.table, frozenset()) | reader.known
+    return keys
+
+
+DATABASE_KINDS = ("sqlite", "postgresql")
+DATABASE_HINT = 'use "sqlite:///PATH" (relative to the config file) or "postgresql+psycopg://USER@HOST/DB"'
+
+
+def check_database_url(url: str, where: str) -> None:
+    """ConfigError for a URL that is not one of ours: a bare path, a misspelt or unknown kind."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or not re.fullmatch(r"[A-Za-z][A-Za-z0-9+.-]*", scheme):
+        raise ConfigError(where, f"not a database URL: {url!r}; {DATABASE_HINT}")
+    kind = scheme.split("+", 1)[0].lower()
+    if kind not in DATABASE_KINDS:
+        raise ConfigError(where, f"unknown database kind {kind!r} in {url!r}; {DATABASE_HINT}")
+    if kind == "sqlite" and not rest.startswith("/"):
+        raise ConfigError(where, f"a SQLite URL has three slashes before the path: {url!r}; {DATABASE_HINT}")
+
+
+def _database_url(url: str, base: Path, where: str = "database.url") -> str:
     """Make a relative SQLite path relative to the config file's folder."""
+    check_database_url(url, where)
     prefix = "sqlite:///"
     if url.startswith(prefix) and not url.startswith(prefix + "/") and url != prefix + ":memory:":
         return prefix + str((base / url[len(prefix):]).resolve())

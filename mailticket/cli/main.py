@@ -95,10 +95,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class HelpdeskTimeFormatter(logging.Formatter):
+    """Log times in the helpdesk's time zone (as the tables show them) once the config is read."""
+
+    tz = None  # a tzinfo; None until settings_for() read the config: the machine's zone
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802
+        from datetime import datetime
+
+        moment = datetime.fromtimestamp(record.created, self.tz).astimezone(self.tz)
+        return moment.strftime("%Y-%m-%d %H:%M:%S") + f",{int(record.msecs):03d}"
+
+
 def setup_logging(args: argparse.Namespace) -> None:
     level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
     logging.basicConfig(level=level, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:
+        handler.setFormatter(HelpdeskTimeFormatter(handler.formatter._fmt if handler.formatter else None))
     if not args.verbose:
         logging.getLogger("alembic").setLevel(logging.WARNING)
     # mail-parser logs everyday malformed mail at ERROR; our parse stage reports what matters.
@@ -120,8 +134,22 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_FAILURE
     except Exception as exc:  # noqa: BLE001 - the last line of defence: one clear line, exit 1
         log.debug("failure", exc_info=True)
-        print(f"mailticket: {type(exc).__name__}: {exc}", file=sys.stderr)
+        line = database_failure(args, exc)
+        print(f"mailticket: {line or f'{type(exc).__name__}: {exc}'}", file=sys.stderr)
         return EXIT_FAILURE
+
+
+def database_failure(args: argparse.Namespace, exc: BaseException) -> str | None:
+    """The database could not be opened or reached: one line naming database.url and a hint."""
+    if "mailticket.db.session" not in sys.modules:
+        return None
+    from mailticket.db.session import failure_line
+
+    try:
+        url = settings_for(args).database_url
+    except ConfigError:
+        return None
+    return failure_line(exc, url)
 
 
 class UsageError(Exception):
@@ -130,10 +158,24 @@ class UsageError(Exception):
 
 # -- wiring -------------------------------------------------------------------------------------
 
+_told_default = False
+
+
 def settings_for(args: argparse.Namespace):
+    """The settings; on the embedded default, stderr says so once (which folder, which database)."""
+    global _told_default
     from mailticket.config import load
 
-    return load(args.config)
+    settings = load(args.config)
+    HelpdeskTimeFormatter.tz = settings.helpdesk.tz
+    if settings.source == "<embedded default>" and not _told_default:
+        _told_default = True
+        from pathlib import Path
+
+        print(f"mailticket: no config found (--config, $MAILTICKET_CONFIG, ./config/mailticket.toml); "
+              f"using the embedded default in {Path.cwd() / 'var'} (database {settings.database_url})",
+              file=sys.stderr)
+    return settings
 
 
 def app_for(args: argparse.Namespace):
@@ -377,6 +419,33 @@ def cmd_digest(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from mailticket.app.report import queue_report, render_report, report_csv
+    from mailticket.core.report import Month
+    from mailticket.db.session import transaction
+
+    app = app_for(args)
+    tz = app.settings.helpdesk.tz
+    try:
+        month = Month.parse(args.month, tz) if args.month else Month.before(app.clock.now(), tz)
+    except ValueError as exc:
+        raise UsageError(f"--month: {exc}") from None
+    with transaction(app.factory) as session:
+        report, rendered = render_report(session, app.context, month)
+        if args.send and queue_report(session, app.context, month, app.clock.now()) is None:
+            print("mailticket: no coordinators configured, nothing queued", file=sys.stderr)
+    if args.csv:
+        Path(args.csv).write_text(report_csv(report, app.context), encoding="utf-8")
+    if args.html:
+        Path(args.html).write_text(rendered.html, encoding="utf-8")
+    if args.send:
+        _send_unless_a_daemon_does(args, app)
+    print(f"Subject: {rendered.subject}\n\n{rendered.text}")
+    return EXIT_OK
+
+
 def _send_unless_a_daemon_does(args: argparse.Namespace, app) -> None:
     """Send what is queued, unless another process works on this SQLite database: it sends it then
     (two senders on one file could deliver the same row twice)."""
@@ -432,33 +501,6 @@ def cmd_check(args: argparse.Namespace) -> int:
     ok, lines = check(settings_for(args))
     print("\n".join(lines))
     return EXIT_OK if ok else EXIT_FAILURE
-def cmd_report(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from mailticket.app.report import queue_report, render_report, report_csv
-    from mailticket.core.report import Month
-    from mailticket.db.session import transaction
-
-    app = app_for(args)
-    tz = app.settings.helpdesk.tz
-    try:
-        month = Month.parse(args.month, tz) if args.month else Month.before(app.clock.now(), tz)
-    except ValueError as exc:
-        raise UsageError(f"--month: {exc}") from None
-    with transaction(app.factory) as session:
-        report, rendered = render_report(session, app.context, month)
-        if args.send and queue_report(session, app.context, month, app.clock.now()) is None:
-            print("mailticket: no coordinators configured, nothing queued", file=sys.stderr)
-    if args.csv:
-        Path(args.csv).write_text(report_csv(report, app.context), encoding="utf-8")
-    if args.html:
-        Path(args.html).write_text(rendered.html, encoding="utf-8")
-    if args.send:
-        _send_unless_a_daemon_does(args, app)
-    print(f"Subject: {rendered.subject}\n\n{rendered.text}")
-    return EXIT_OK
-
-
 
 
 def cmd_db_upgrade(args: argparse.Namespace) -> int:

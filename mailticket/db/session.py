@@ -40,7 +40,12 @@ def make_engine(url: str) -> Engine:
 def _sqlite_engine(url: str) -> Engine:
     path = url.split(":///", 1)[1] if ":///" in url else ""
     if path and path != ":memory:":
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        folder = Path(path).parent
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise DatabaseUnavailable(f"database.url {url}: cannot create the folder {folder}: "
+                                      f"{exc.strerror or exc}; hint: {_writable_hint(folder)}") from None
     engine = create_engine(url, connect_args={"timeout": 30})
 
     @event.listens_for(engine, "connect")
@@ -128,6 +133,53 @@ def ensure_schema(engine: Engine) -> None:
 
 class OutdatedSchema(Exception):
     """The database was made by an older mailticket; `db upgrade` brings it up to date."""
+
+
+class DatabaseUnavailable(Exception):
+    """The database of `database.url` cannot be opened or reached; the text is one line with a hint."""
+
+
+def _writable_hint(folder: Path) -> str:
+    import getpass
+
+    return f"the folder must exist and be writable by the user running mailticket ({getpass.getuser()})"
+
+
+def safe_url(url: str) -> str:
+    """The URL without its password, for messages."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - an unparsable URL is shown as it is (it holds no password then)
+        return url
+
+
+def failure_line(exc: BaseException, url: str) -> str | None:
+    """A failure to open or reach the database as one line naming database.url, the problem and a hint;
+    None when `exc` is not such a failure."""
+    if isinstance(exc, DatabaseUnavailable):
+        return str(exc)
+    if not isinstance(exc, DB_ERRORS):
+        return None
+    orig = getattr(exc, "orig", None) or exc
+    first = (str(orig).strip().splitlines() or [""])[0][:200]
+    text = str(orig).lower()
+    where = f"database.url {safe_url(url)}"
+    if url.startswith("sqlite"):
+        path = Path(url.split(":///", 1)[1]) if ":///" in url else Path()
+        if "readonly" in text or "read-only" in text:
+            return f"{where}: the database file is read-only ({first}); hint: {path} and its folder " \
+                   f"must be writable by the user running mailticket"
+        if "unable to open" in text:
+            return f"{where}: cannot open the SQLite file {path} ({first}); " \
+                   f"hint: {_writable_hint(path.parent)}"
+        return f"{where}: {first}"
+    hint = "check database.url's user and password" if "authentication" in text or "password" in text \
+        else "create it: sudo -u postgres createdb -O USER DBNAME" if "does not exist" in text \
+        else "is the server running and reachable from here? check database.url's host and port, " \
+             "pg_hba.conf and firewalls"
+    return f"{where}: database server unreachable: {first}; hint: {hint}"
 
 
 def db_error_line(exc: BaseException) -> str:

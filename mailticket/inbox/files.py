@@ -18,6 +18,7 @@ from pathlib import Path
 
 from mailticket.clock import Clock
 from mailticket.config import Inbox
+from mailticket.errors import ConfigError
 from mailticket.inbox.source import Keep
 from mailticket.types import RawMail
 
@@ -144,6 +145,9 @@ class MaildirSource:
     """The embedded default inbox, with the same face as ImapInbox: fetch_new, wait, close."""
 
     def __init__(self, settings: Inbox, keep: Keep, clock: Clock):
+        if not settings.create and not settings.path.is_dir():  # a typo must not be watched empty for ever
+            raise ConfigError("inbox.path", f"the Maildir {settings.path} does not exist: fix the path, "
+                              "create it (with cur/, new/ and tmp/), or set [inbox] create = true")
         self.inbox = MaildirInbox(settings.path)
         self.keep, self.clock = keep, clock
         self.source = f"maildir:{settings.path}"

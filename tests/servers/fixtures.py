@@ -267,6 +267,21 @@ class _Handler:
     def __init__(self, sink: SmtpSink):
         self.sink = sink
 
+    async def auth_XOAUTH2(self, server, args):  # noqa: N802 - aiosmtpd finds AUTH mechanisms by name
+        """XOAUTH2 as Gmail speaks it; like the test Dovecot, the sink takes the password as the token."""
+        import base64
+
+        from aiosmtpd.smtp import AuthResult
+
+        try:
+            blob = base64.b64decode(args[-1]).decode()
+        except (IndexError, ValueError):
+            return AuthResult(success=False, handled=False)
+        fields = dict(part.split("=", 1) for part in blob.split("\x01") if "=" in part)
+        user, password = self.sink.auth or ("", "")
+        good = bool(user) and fields.get("user") == user and fields.get("auth") == f"Bearer {password}"
+        return AuthResult(success=good, handled=False)
+
     async def handle_MAIL(self, server, session, envelope, address, mail_options):
         if self.sink.drop_after is not None and len(self.sink.messages) >= self.sink.drop_after:
             server.transport.abort()
