@@ -184,7 +184,7 @@ class Renderer:
                      needs_review: bool = False, tags: str = VALID_TAGS_HELP, event: str = "new",
                      author: str = "", author_email: str = "", role: str = "", checklist: Any = None,
                      size_limit: int = 0, report: str = "", recent: Sequence[MessageEntry] = (),
-                     **extra: Any) -> Rendered:
+                     opens: bool = False, **extra: Any) -> Rendered:
         """To staff: what happened on a ticket (`event`, one of NOTIFICATION_EVENTS), who wrote, the new
         text, the ticket's last messages before it, and the help on command tags."""
         if event not in NOTIFICATION_EVENTS:
@@ -194,7 +194,7 @@ class Renderer:
         rendered = self._render("notification", ticket, body=body, attachments=tuple(attachments),
                                 needs_review=needs_review, tags=tags, event=event, who=who, role=role,
                                 checklist=checklist, size_limit=format_size(size_limit) if size_limit else "",
-                                report=report, recent=tuple(recent), **extra)
+                                report=report, recent=tuple(recent), opens=opens, **extra)
         return replace(rendered, subject=subject_line(ticket, NOTIFICATION_EVENTS[event]))
 
     def assigned(self, *, ticket: TicketView, by: str, report: str = "", recent: Sequence[MessageEntry] = (),

@@ -9,11 +9,13 @@ from zoneinfo import ZoneInfo
 import pytest
 from jinja2 import UndefinedError
 
+from mailticket.core.checklist import check
 from mailticket.core.commands import TAGS
 from mailticket.core.digest import DigestContext, DigestTicket, build_digest
+from mailticket.core.staff import Step
 from mailticket.errors import ConfigError
 from mailticket.outgoing import locale_id, render
-from mailticket.outgoing.render import HistoryEntry, Renderer, TicketView
+from mailticket.outgoing.render import HistoryEntry, MessageEntry, Renderer, TicketView
 from mailticket.types import Attachment, CommandError, Outgoing
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
@@ -438,3 +440,159 @@ def test_format_duration(span, words):
 
 def test_format_size():
     assert [locale_id.format_size(n) for n in (850, 123456, 2_500_000)] == ["850 B", "120 KB", "2,4 MB"]
+
+
+# --- issue 14: what staff and coordinators read ------------------------------------------------
+
+
+RECENT = (MessageEntry(CREATED, "Budi Santoso <budi@example.co.id>", "report",
+                       "Saya tidak bisa login ke SPSE.\nMuncul error 500."),
+          MessageEntry(CREATED + timedelta(hours=1), "Rina Wulandari", "staff_reply", "Silakan coba reset."))
+
+
+@pytest.mark.parametrize(("event", "subject", "first_line"), [
+    ("new", "Tiket baru", "Tiket baru dari Budi Santoso <budi@example.co.id>."),
+    ("reply", "Balasan pelapor", "Pelapor Budi Santoso <budi@example.co.id> membalas tiket [LPSE#12]."),
+    ("reopened", "Dibuka kembali", "Tiket [LPSE#12] dibuka kembali: pelapor Budi Santoso"),
+    ("other", "Pesan pihak lain", "Pesan dari Budi Santoso <budi@example.co.id> pada tiket [LPSE#12]."),
+    ("colleague", "Sudah dijawab rekan", "Budi Santoso <budi@example.co.id> sudah menjawab pelapor"),
+    ("oversize", "Email terlalu besar", "Email dari Budi Santoso <budi@example.co.id> masuk pada tiket"),
+])
+def test_notification_names_the_event_in_subject_and_first_line(renderer, event, subject, first_line):
+    out = renderer.notification(ticket=ticket(), body="Masih gagal.", event=event, author="Budi Santoso",
+                                author_email="budi@example.co.id", recent=RECENT, size_limit=10_000_000)
+    assert out.subject == f"{subject}: [LPSE#12] Tidak bisa login SPSE"
+    assert out.text.startswith(first_line)
+    if event == "oversize":
+        assert "tidak dibaca" in out.text and "mailticket tickets show LPSE#12" in out.text
+        assert "Masih gagal." not in out.text
+    else:
+        assert "Masih gagal." in out.text and "Isi laporan" in out.text or event != "new"
+        assert "Pesan terakhir sebelumnya pada tiket ini:" in out.text
+        assert "Rina Wulandari (balasan petugas):\n  Silakan coba reset." in out.text
+    with pytest.raises(ValueError):
+        renderer.notification(ticket=ticket(), body="", event="nonsense")
+
+
+def test_notification_of_a_stranger_says_how_the_sender_relates(renderer):
+    cc = renderer.notification(ticket=ticket(), body="x", event="other", author="Ani", author_email="a@x.id",
+                               role="cc")
+    assert "tembusan (Cc)" in cc.text
+    stranger = renderer.notification(ticket=ticket(), body="x", event="other", author_email="j@x.id",
+                                     role="stranger")
+    assert "bukan pelapor" in stranger.text and "Pesan dari j@x.id" in stranger.text
+
+
+def test_history_is_in_words_without_event_codes_or_iso_times(renderer):
+    history = (HistoryEntry(CREATED, "Budi Santoso <budi@example.co.id>", "created"),
+               HistoryEntry(CREATED, "sistem", "classified", "gangguan: login, error"),
+               HistoryEntry(CREATED, "sistem", "ack-skipped", "more than 5 new tickets"),
+               HistoryEntry(CREATED, "Rina Wulandari", "status", "new -> open"),
+               HistoryEntry(CREATED, "Rina Wulandari", "category", "gangguan -> permintaan"),
+               HistoryEntry(CREATED, "sistem", "warning", "due 2026-11-28T14:30+07:00"),
+               HistoryEntry(CREATED, "Rina Wulandari", "escalated", "open -> escalated: perlu LKPP"))
+    out = renderer.escalation(ticket=ticket(), text="perlu LKPP", by="Rina Wulandari", history=history,
+                              report="Saya tidak bisa login ke SPSE.", recent=RECENT)
+    text = out.text
+    assert "Rina Wulandari: status diubah: baru → diproses" in text
+    assert "kategori diubah: Gangguan layanan → Permintaan layanan" in text
+    assert "dieskalasi: diproses → dieskalasi: perlu LKPP" in text
+    assert "sistem: peringatan SLA\n" in text
+    for code in ("classified", "rules:", "->", "ack-skipped", "2026-11-28T", "new -> open", "due "):
+        assert code not in text, code
+    assert "----- Isi laporan -----\nSaya tidak bisa login ke SPSE." in text
+    assert "Pesan terakhir sebelumnya" in text and "#tugaskan / #assign X" in text
+
+
+@pytest.mark.parametrize("kind", ["warning", "breach"])
+def test_warning_and_breach_carry_report_last_messages_history_and_tags(renderer, kind):
+    t = ticket(assignee="sari@lampungprov.go.id")
+    now = t.due_at + (timedelta(hours=2) if kind == "breach" else -timedelta(hours=2))
+    out = getattr(renderer, kind)(ticket=t, now=now, report="Saya tidak bisa login.", recent=RECENT,
+                                  history=(HistoryEntry(CREATED, "Rina Wulandari", "status", "new -> open"),))
+    assert "Saya tidak bisa login." in out.text and "Silakan coba reset." in out.text
+    assert "Petugas: sari@lampungprov.go.id" in out.text and "Target: Sabtu, 28 November 2026 pukul 14.30 WIB" in out.text
+    assert "status diubah: baru → diproses" in out.text and "#catatan / #note" in out.text
+    assert ("terlambat 2 jam" if kind == "breach" else "sisa waktu 2 jam") in out.text
+
+
+def test_assigned_mail_has_summary_report_and_history(renderer):
+    out = renderer.assigned(ticket=ticket(assignee="sari@lampungprov.go.id"), by="Rina Wulandari",
+                            report="Saya tidak bisa login ke SPSE.", recent=RECENT[1:],
+                            history=(HistoryEntry(CREATED, "Rina Wulandari", "assigned", "Sari"),))
+    assert out.subject == "Ditugaskan kepada Anda: [LPSE#12] Tidak bisa login SPSE"
+    assert out.text.startswith("Tiket [LPSE#12] ditugaskan kepada Anda oleh Rina Wulandari.")
+    assert "Saya tidak bisa login ke SPSE." in out.text and "Rina Wulandari: ditugaskan: Sari" in out.text
+
+
+def test_transcript_says_per_command_what_changed_and_the_new_state(renderer):
+    steps = (Step("category", "#kategori permintaan", (("category", "gangguan", "permintaan"),)),
+             Step("assign", "#tugaskan sari", (("status", "new", "open"), ("assignee", "", "sari@x.id"))),
+             Step("close", "#tutup", ()),
+             Step("note", "#catatan", ()))
+    out = renderer.transcript(ticket=ticket(category="permintaan", assignee="sari@x.id"), steps=steps,
+                              sent=(("assigned", "", ("sari@x.id",)), ("notification", "colleague", ("a@x", "b@x"))))
+    assert out.subject == "Perintah dijalankan: [LPSE#12] Tidak bisa login SPSE"
+    text = out.text
+    assert "#kategori permintaan: kategori: Gangguan layanan → Permintaan layanan" in text
+    assert "#tugaskan sari: status: baru → diproses; petugas: belum ada → sari@x.id" in text
+    assert "#tutup: tidak ada perubahan" in text and "#catatan: catatan internal disimpan" in text
+    assert "- pemberitahuan tugas: sari@x.id" in text and "- salinan untuk rekan: a@x, b@x" in text
+    assert "Teks balasan Anda tidak diteruskan ke pelapor." in text
+    assert "Status: diproses\nKategori: Permintaan layanan\nPetugas: sari@x.id" in text
+
+
+@pytest.mark.parametrize(("name", "greeting"), [
+    ("budi santoso", "Yth. Bapak/Ibu Budi Santoso,"),
+    ("BUDI SANTOSO", "Yth. Bapak/Ibu Budi Santoso,"),
+    ("PT Maju Jaya", "Yth. Bapak/Ibu di PT Maju Jaya,"),
+    ("cv sumber rejeki", "Yth. Bapak/Ibu di CV Sumber Rejeki,"),
+    ("", "Yth. Bapak/Ibu,"),
+])
+def test_greeting_tolerates_lowercase_and_company_names(renderer, name, greeting):
+    out = renderer.ack(ticket=ticket(reporter_name=name))
+    assert out.text.startswith(greeting + "\n")
+    assert greeting.removesuffix(",") in out.html
+    assert "Bapak/Ibu Pt" not in out.text
+
+
+def test_format_left_says_terlambat_when_overdue():
+    assert locale_id.format_left(timedelta(hours=-2)) == "terlambat 2 jam"
+    assert locale_id.format_left(timedelta(hours=2, minutes=5)) == "sisa waktu 2 jam 5 menit"
+
+
+@pytest.mark.parametrize(("attachments", "arrived", "missing"), [
+    ((), (), ("Fotokopi KTP", "Fotokopi NPWP", "Surat permohonan", "Dokumen perusahaan")),
+    (("KTP_Direktur.pdf", "npwp pt maju.jpg"), ("Fotokopi KTP", "Fotokopi NPWP"),
+     ("Surat permohonan", "Dokumen perusahaan")),
+    (("KTP_Direktur.pdf", "npwp pt maju.jpg", "Surat Permohonan.pdf", "Akta Pendirian.pdf"),
+     ("Fotokopi KTP", "Fotokopi NPWP", "Surat permohonan", "Dokumen perusahaan"), ()),
+])
+def test_ack_says_which_documents_arrived_and_which_are_missing(renderer, attachments, arrived, missing):
+    found = check("Mohon didaftarkan.", tuple(Attachment(n, "application/pdf", 1000) for n in attachments), True)
+    out = renderer.ack(ticket=ticket(), topics=("registration",), checklist=found)
+    text = out.text
+    if not arrived:
+        assert "Persyaratan pendaftaran akun penyedia:\n1. Fotokopi KTP direktur/pemilik" in text
+    else:
+        received = text.split("sudah kami terima:")[1].split("\n\n")[0]
+        assert all(label in received for label in arrived)
+    if missing and arrived:
+        still = text.split("Yang masih perlu Bapak/Ibu kirimkan")[1]
+        assert all(label in still for label in missing) and "Fotokopi KTP" not in still
+    if not missing:
+        assert "sudah lengkap" in text and "sudah lengkap" in out.html
+    note = renderer.notification(ticket=ticket(), body="Mohon didaftarkan.", checklist=found)
+    assert all(f"[v] {label}" in note.text for label in arrived)
+    assert all(f"[ ] {label}" in note.text for label in missing)
+
+
+def test_cli_left_column_is_never_minus_zero():
+    from types import SimpleNamespace
+
+    from mailticket.cli.views import remaining
+    due = CREATED
+    row = SimpleNamespace(due_at=due, status="open")
+    assert remaining(row, due + timedelta(seconds=30)) == "-0h01m"
+    assert remaining(row, due + timedelta(hours=2)) == "-2h00m"
+    assert remaining(row, due - timedelta(hours=2, seconds=30)) == "2h00m"
