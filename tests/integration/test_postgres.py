@@ -19,7 +19,7 @@ import sys
 import textwrap
 import threading
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email import policy
 from pathlib import Path
 
@@ -515,3 +515,53 @@ def test_warning_breach_and_digest_go_out_once_when_two_instances_tick_together(
     with engine_for(pg_url).connect() as conn:
         kinds = [k for (k,) in conn.execute(text("SELECT kind FROM outbox ORDER BY id"))]
     assert kinds.count("warning") == 1 and kinds.count("breach") == 1 and kinds.count("digest") == 1
+
+
+def test_auto_close_reminds_and_closes_once_when_two_instances_tick_together(tmp_path, pg_url):
+    from mailticket.app.daemon import App
+    from mailticket.clock import FixedClock
+    from mailticket.config import load
+    from tests.integration.mailcheck import staff_mail
+    from tests.integration.test_autoclose import AUTO_CLOSE, CLOSE, REMIND, REPORTED, WAITING
+
+    desk = Helpdesk(tmp_path, extra=AUTO_CLOSE)
+    desk.config.write_text(desk.config.read_text().replace('url = "sqlite:///mailticket.db"', f'url = "{pg_url}"'))
+    clock = FixedClock(REPORTED)
+    first = App(load(str(desk.config)), clock=clock)
+    first.ingest([str(desk.write("1.eml", make_mail("Tidak bisa login", REPORT, sender="Budi <budi@example.co.id>")))])
+    clock.advance(WAITING - REPORTED)
+    first.ingest([str(desk.write("2.eml", staff_mail("#tunggu\nMohon kirim tangkapan layar.")))])
+    second = App(load(str(desk.config)), clock=clock)
+
+    def together() -> None:
+        errors: list[BaseException] = []
+
+        def run(app) -> None:
+            try:
+                app.scheduler.tick()
+            except Exception as exc:  # noqa: BLE001 - a losing instance may fail its transaction: that is fine
+                errors.append(exc)
+
+        threads = [threading.Thread(target=run, args=(app,)) for app in (first, second)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert len(errors) <= 1, errors
+
+    def kinds() -> list[str]:
+        with engine_for(pg_url).connect() as conn:
+            return [k for (k,) in conn.execute(text("SELECT kind FROM outbox ORDER BY id"))]
+
+    for at in (REMIND, REMIND + timedelta(minutes=1)):
+        clock.advance(at - clock.now())
+        together()
+    assert kinds().count("reminder") == 1 and "autoclose" not in kinds()
+    for at in (CLOSE, CLOSE + timedelta(minutes=1)):
+        clock.advance(at - clock.now())
+        together()
+    assert kinds().count("reminder") == 1 and kinds().count("autoclose") == 1
+    with engine_for(pg_url).connect() as conn:
+        status, = conn.execute(text("SELECT status FROM tickets")).one()
+        events = [t for (t,) in conn.execute(text("SELECT type FROM events WHERE type IN ('reminded', 'closed')"))]
+    assert status == "closed" and sorted(events) == ["closed", "reminded"]
