@@ -1,0 +1,143 @@
+"""The README's install steps, run as written in a temporary root, with the example config as copied.
+
+Only the places are moved under the temporary root (/opt, /etc, /var/lib); the config gets the
+test's one edit (a Maildir inbox and a directory outbox instead of Gmail, which the test cannot
+reach). The service user is `nobody`; the unit file is checked by `systemd-analyze verify`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import make_mail
+
+REPO = Path(__file__).resolve().parents[2]
+README = REPO / "README.md"
+UNIT = REPO / "systemd" / "mailticket.service"
+USER = "nobody"
+
+
+def readme_recipe() -> list[str]:
+    """The command lines of the README's "Running under systemd" block."""
+    text = README.read_text(encoding="utf-8")
+    section = text.split("### Running under systemd", 1)[1]
+    block = re.search(r"```sh\n(.*?)```", section, re.S).group(1)
+    return [line.split("  #")[0].strip() for line in block.splitlines() if line.strip()]
+
+
+@pytest.fixture
+def root():
+    path = Path(tempfile.mkdtemp(prefix="mailticket-root-"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def moved(line: str, root: Path) -> str:
+    for place in ("/opt/", "/etc/mailticket", "/var/lib/mailticket"):
+        line = line.replace(place, f"{root}{place}")
+    return line
+
+
+def sh(line: str, **kwargs) -> subprocess.CompletedProcess:
+    proc = subprocess.run(["bash", "-c", line], capture_output=True, text=True, timeout=600, **kwargs)
+    assert proc.returncode == 0, f"{line}\n{proc.stdout}\n{proc.stderr}"
+    return proc
+
+
+def test_the_readme_install_steps_work_verbatim_with_the_example_config(root):
+    steps = readme_recipe()
+    wanted = ["python3 -m venv /opt/mailticket/.venv", "pip install /opt/mailticket/src",
+              "cp /opt/mailticket/src/config/mailticket.example.toml /etc/mailticket/mailticket.toml",
+              "install -d -o mailticket -g mailticket -m 750 /var/lib/mailticket",
+              "mailticket db upgrade", "mailticket check", "MAILTICKET_CONFIG=/etc/mailticket/mailticket.toml"]
+    for piece in wanted:
+        assert any(piece in step for step in steps), f"the README's recipe lacks {piece!r}"
+
+    # the checkout ("git clone"): the working tree without its venv and state
+    src = root / "opt" / "mailticket" / "src"
+    shutil.copytree(REPO, src, ignore=shutil.ignore_patterns(".venv", "var", ".git", "__pycache__", "*.egg-info",
+                                                             ".pytest_cache", "build"))
+    (root / "etc" / "mailticket").mkdir(parents=True)
+    env = dict(os.environ, PIP_DISABLE_PIP_VERSION_CHECK="1")
+    for step in steps:
+        line = moved(step.removeprefix("sudo "), root)
+        if step.startswith(("sudo useradd", "sudo git clone", "printf", "sudo chmod 600", "sudo systemctl",
+                            "journalctl", "sudo cp /opt/mailticket/src/systemd", "sudo mkdir")):
+            continue  # users, systemd and secrets are the machine's; the folders are made above
+        if "python3 -m venv" in step:
+            sh(line.replace("python3", sys.executable), env=env)
+            # the dependencies are those of this checkout's venv (no download); pip builds and installs
+            # the package itself as the README says
+            venv_site = next((root / "opt" / "mailticket" / ".venv" / "lib").glob("python3*/site-packages"))
+            (venv_site / "deps.pth").write_text(next(Path(sys.prefix, "lib").glob("python3*/site-packages"))
+                                                .as_posix() + "\n")
+        elif "pip install" in step:
+            sh(line + " -q", env=env)
+        elif step.startswith("sudo cp") and "example.toml" in step:
+            sh(line)
+            config = root / "etc" / "mailticket" / "mailticket.toml"
+            text = config.read_text()
+            # the test's edit: paths under the temporary root, local mail instead of Gmail
+            text = text.replace("/var/lib/mailticket", f"{root}/var/lib/mailticket")
+            text = text.replace('[inbox]\nkind = "imap"',
+                                f'[inbox]\nkind = "maildir"\npath = "{root}/var/lib/mailticket/mail"\ncreate = true')
+            text = text.replace('[smtp]\nkind = "smtp"',
+                                f'[smtp]\nkind = "directory"\npath = "{root}/var/lib/mailticket/outbox"')
+            assert text.count(str(root)) == 3, "the example config changed: adapt the test's edit"
+            config.write_text(text)
+        elif step.startswith("sudo install -d"):
+            sh(line.replace("-o mailticket -g mailticket", f"-o {USER} -g nogroup"))
+        elif step.startswith("export"):
+            env["MAILTICKET_CONFIG"] = line.split("=", 1)[1].split()[0]
+        elif step.startswith("sudo -u mailticket"):
+            command = moved(step, root).removeprefix("sudo -u mailticket --preserve-env=MAILTICKET_CONFIG ")
+            proc = sh(f"setpriv --reuid={USER} --regid=nogroup --clear-groups {command}", env=env,
+                      cwd=root)  # a folder nobody may not write: nothing may land in ./var
+            if command.endswith("check"):
+                out = proc.stdout
+                assert f"ok    database: SQLite file {root}/var/lib/mailticket/mailticket.db, schema" in out
+                assert "site-packages/mailticket/data/rules.toml (shipped) compiles" in out, out
+                assert "site-packages/mailticket/templates (shipped)" in out, out
+        else:
+            pytest.fail(f"a README step the test does not know: {step}")
+
+    state = root / "var" / "lib" / "mailticket"
+    assert (state / "mailticket.db").is_file()
+    new = state / "mail" / "new"
+    new.mkdir(parents=True, exist_ok=True)
+    (new / "1764050000.M000001P1.test").write_bytes(make_mail("Tidak bisa login", "gagal login"))
+    shutil.chown(state / "mail", USER)
+    for sub in ("new", "cur", "tmp"):
+        (state / "mail" / sub).mkdir(exist_ok=True)
+        shutil.chown(state / "mail" / sub, USER)
+    mailticket = root / "opt" / "mailticket" / ".venv" / "bin" / "mailticket"
+    proc = sh(f"setpriv --reuid={USER} --regid=nogroup --clear-groups {mailticket} run --once", env=env, cwd=root)
+    assert list((state / "outbox").glob("*-ack.eml")), proc.stderr
+    assert not (root / "var" / "mailticket.db").exists() and not (root / "etc" / "mailticket" / "var").exists()
+
+    verify_unit(root, mailticket)
+
+
+def verify_unit(root: Path, mailticket: Path) -> None:
+    unit_text = UNIT.read_text()
+    for key in ("StateDirectory=mailticket", "Environment=MAILTICKET_CONFIG=/etc/mailticket/mailticket.toml",
+                "ExecStartPre=/opt/mailticket/.venv/bin/mailticket db upgrade",
+                "ExecStart=/opt/mailticket/.venv/bin/mailticket run", "ProtectSystem=strict"):
+        assert key in unit_text, key
+    analyze = shutil.which("systemd-analyze")
+    if analyze is None:
+        return  # the key lint above is what can be done here
+    unit = root / "mailticket.service"
+    unit.write_text(unit_text.replace("/opt/mailticket/.venv/bin/mailticket", str(mailticket)))
+    proc = subprocess.run([analyze, "verify", str(unit)], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert "mailticket.service" not in proc.stderr, proc.stderr  # no complaint about our unit
