@@ -156,7 +156,7 @@ class Outbox(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
     refused: Mapped[str | None] = mapped_column(Text)  # JSON {address: server's answer}, recipients refused
-    created_at: Mapped[datetime]
+    created_at: Mapped[datetime] = mapped_column(index=True)  # limits count the last hour by it
     next_attempt_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]
 
@@ -178,6 +178,16 @@ class QuarantineEntry(Base):
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     released_at: Mapped[datetime | None]  # set when a retry went through
+
+
+class BlockedSender(Base):
+    """An address or "@domain" (lower case) whose mail is kept as `blocked`: no ticket, no reply."""
+
+    __tablename__ = "blocked_senders"
+    address: Mapped[str] = mapped_column(String(320), primary_key=True)
+    why: Mapped[str] = mapped_column(Text, default="", server_default="")
+    by: Mapped[str] = mapped_column(String(320), default="", server_default="")
+    created_at: Mapped[datetime]
 
 
 class FetchState(Base):
