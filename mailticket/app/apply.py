@@ -179,8 +179,10 @@ def names_of(ctx: Context, ticket: models.Ticket | None) -> dict[str, str]:
 def recent_messages(ticket: models.Ticket, names: dict[str, str], count: int,
                     skip_raw: int | None = None) -> list[MessageEntry]:
     """The ticket's last `count` messages written by people (not our own mail), the received one left out."""
+    # a bare "#ambil" has no text to read: left out
     found = [m for m in ticket.messages
-             if m.direction == "in" and m.kind in PEOPLE_KINDS and (skip_raw is None or m.raw_id != skip_raw)]
+             if m.direction == "in" and m.kind in PEOPLE_KINDS and m.text.strip()
+             and (skip_raw is None or m.raw_id != skip_raw)]
     return [MessageEntry(at=m.date, who=names.get(m.sender, m.sender or "(tanpa alamat)"), kind=m.kind,
                          text=first_lines(m.text)) for m in found[-count:]]
 

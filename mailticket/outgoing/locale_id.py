@@ -33,7 +33,7 @@ HIDDEN_EVENTS = frozenset({"classified", "ack-skipped"})
 EVENT_DETAILS = {"relay-skipped": "pelapor tidak punya alamat yang dapat dibalas",
                  "escalation-skipped": "belum ada koordinator di konfigurasi"}
 # events whose detail is technical (how a mail was matched, a due time in ISO form): no detail shown
-BARE_EVENTS = frozenset({"reply", "warning", "breach", "created"})
+BARE_EVENTS = frozenset({"reply", "third_party", "warning", "breach", "created"})
 _TRANSITION = re.compile(r"^(?P<old>[a-z_]+) -> (?P<new>[a-z_]+)(?:: (?P<rest>.*))?$", re.S)
 _LINE = re.compile(r"\bline (\d+):")
 # category -> (label for people, one plain sentence on what it means)
