@@ -208,7 +208,8 @@ class Renderer:
         """To the staff member whose commands ran: one line per command (a core.staff.Step), the mail that
         went out ((kind, notification event, recipients)), and the ticket's new state."""
         lines = tuple(TranscriptLine(step.text, _step_text(step)) for step in steps)
-        mails = tuple((_SENT_LABELS.get(event or kind, kind), ", ".join(to)) for kind, event, to in sent)
+        mails = tuple((_SENT_LABELS.get(event or kind) or _SENT_LABELS.get(kind, "email lain"), ", ".join(to))
+                      for kind, event, to in sent)
         return self._render("transcript", ticket, lines=lines, sent=mails, relayed=relayed)
 
     def relay(self, *, ticket: TicketView, body: str, staff_name: str = "") -> Rendered:
