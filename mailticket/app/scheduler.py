@@ -26,13 +26,14 @@ from mailticket.db.session import transaction
 from mailticket.outgoing.outbox import queue
 from mailticket.outgoing.render import Rendered
 from mailticket.store import meta, tickets
-from mailticket.types import Status, ticket_token
+from mailticket.types import KEPT_KINDS, Status, ticket_token
 
 log = logging.getLogger("mailticket.scheduler")
 # Listed with IN rather than NOT IN sla.CLOCK_STOPPED: the index on status serves an IN.
 ALERTED = tuple(status.value for status in Status if sla.clock_runs(status))
 DIGEST_KEY = "digest:last_day"
 STATS_DAYS = 31
+STATUS_FRESH = timedelta(hours=1)  # a daemon's status row older than this is a dead daemon's
 
 
 class Scheduler:
@@ -158,7 +159,7 @@ class Scheduler:
         since = now - timedelta(days=STATS_DAYS)
         t = models.Ticket
         columns = (t.number, t.subject, t.category, t.status, t.created_at, t.due_at, t.closed_at,
-                   t.first_response_at, t.needs_review, t.assignee, t.paused_seconds)
+                   t.first_response_at, t.needs_review, t.assignee, t.paused_seconds, t.rating)
         rows = session.execute(select(*columns).where(  # plain rows: a light list with thousands open
             or_(t.status != Status.CLOSED, t.created_at >= since, t.closed_at >= since)))
         tickets = [self._digest_ticket(row) for row in rows]
@@ -168,7 +169,8 @@ class Scheduler:
             models.RawMail.state == "quarantined"))
         context = digest.build_digest(tickets, failed, quarantined, now, self.settings.helpdesk.tz,
                                       self.settings.sla.targets, calendar=self.settings.calendar,
-                                      refused=_refused_since(session, now - timedelta(days=1)))
+                                      refused=_refused_since(session, now - timedelta(days=1)),
+                                      health=_inbox_health(session, now), survey=self.settings.survey.enabled)
         return self.ctx.renderer.digest(context=context)
 
     def _digest_ticket(self, row) -> DigestTicket:
@@ -177,7 +179,7 @@ class Scheduler:
                             due_at=row.due_at, closed_at=row.closed_at,
                             first_response_at=row.first_response_at,
                             needs_review=row.needs_review, assignee=row.assignee,
-                            paused=timedelta(seconds=row.paused_seconds or 0))
+                            paused=timedelta(seconds=row.paused_seconds or 0), rating=row.rating)
 
     def _token(self, number: int) -> str:
         return ticket_token(self.settings.helpdesk.token_prefix, number)
@@ -188,6 +190,31 @@ class Scheduler:
     def _last_digest_day(self, session: Session) -> date | None:
         row = session.get(models.Meta, DIGEST_KEY)
         return date.fromisoformat(row.value) if row else None
+
+
+def _inbox_health(session: Session, now: datetime) -> digest.InboxHealth:
+    """The last day's mail counts, and the last fetch and start time of the running daemons."""
+    since = now - timedelta(days=1)
+    raw, quarantine = models.RawMail, models.QuarantineEntry
+    received, kept = session.execute(select(func.count(), func.count().filter(raw.kind.in_(KEPT_KINDS)))
+                                     .where(raw.received_at >= since)).one()
+    quarantined = session.scalar(select(func.count()).select_from(quarantine).where(
+        quarantine.created_at >= since))
+    fetches, starts = [], []
+    for value in session.scalars(select(models.Meta.value).where(models.Meta.key.like("status:%"))):
+        row = json.loads(value)
+        updated = _moment(row.get("updated"))
+        if updated is None or now - updated > STATUS_FRESH:  # a daemon that died without removing its row
+            continue
+        fetches.append(_moment(row.get("last_fetch")))
+        starts.append(_moment(row.get("started")))
+    return digest.InboxHealth(last_fetch=max(filter(None, fetches), default=None),
+                              started=min(filter(None, starts), default=None),
+                              received=received, kept=kept, quarantined=quarantined or 0)
+
+
+def _moment(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None
 
 
 def _refused_since(session: Session, since: datetime) -> list[tuple[str, str]]:

@@ -61,6 +61,8 @@ _SUBJECT_LABELS = {"error": "Perintah tidak dijalankan", "escalation": "Eskalasi
 # issue 14: failed authentication (4), #gabung (10), #daftar (9), #bantuan
 NEEDED += ("unverified.txt", "merged.txt", "list.txt", "help.txt")
 _SUBJECT_LABELS.update(unverified="E-mail Anda tidak terverifikasi", merged="Tiket digabung")
+# issue 18: the monthly report, the survey's scale note, the auto-close reminder and closing
+NEEDED += ("report.txt", "report.html", "survey_scale.txt", "reminder.txt", "autoclose.txt")
 # notification events -> the subject's label; the template's first line says the same in a sentence
 NOTIFICATION_EVENTS = {"new": "Tiket baru", "reply": "Balasan pelapor", "reopened": "Dibuka kembali",
                        "other": "Pesan pihak lain", "colleague": "Sudah dijawab rekan",
@@ -314,7 +316,7 @@ class Renderer:
         values = {"helpdesk": self.helpdesk, "r": report, "month_label": label,
                   "categories": tuple((self.category(g.name).label, g) for g in report.categories),
                   "staff": tuple((g.name, g) for g in report.staff), "span": _span, "pct": _pct,
-                  "ikm_text": _ikm_text}
+                  "ikm_text": _ikm_text, "decimal": _decimal}
         subject = clean_subject(f"Laporan bulanan {self.helpdesk['name']}, {label}")
         return Rendered("report", subject, self._template("report.txt").render(values),
                         self._template("report.html").render(values))
@@ -402,6 +404,11 @@ def _span(value: timedelta | None) -> str:
 
 def _pct(value: int | None) -> str:
     return "-" if value is None else f"{value}%"
+
+
+def _decimal(value: float | None) -> str:
+    """80.65 -> '80,65' (two decimals, Indonesian comma); None -> '-'."""
+    return "-" if value is None else f"{value:.2f}".replace(".", ",")
 
 
 def _ikm_text(index: Index) -> str:

@@ -14,12 +14,14 @@ import pytest
 
 from tests.servers.browser import PHONE, overflow
 from tests.unit.test_render import (
+    DIGEST_HEALTH,
     DIGEST_NOW,
     TEMPLATES,
     closed_ticket,
     digest_context,
     digest_ticket,
     make_renderer,
+    many_overdue,
     ticket,
 )
 
@@ -42,13 +44,29 @@ def _digest() -> str:
                       created_at=DIGEST_NOW - timedelta(days=9)),
         closed_ticket(20, "gangguan", on_time=True),
         closed_ticket(21, "permintaan", on_time=False),
+        digest_ticket(number=22, token="LPSE#22", subject=LONG_URL, status="closed",
+                      closed_at=DIGEST_NOW - timedelta(hours=12)),  # closed yesterday, unrated
+        *many_overdue(30),  # the list is cut at 20 with "dan 10 lainnya" and the command
     ]
-    context = digest_context(tickets, failed=3, quarantined=2)
+    context = digest_context(tickets, failed=3, quarantined=2, health=DIGEST_HEALTH, survey=True,
+                             refused=[(LONG_ADDRESS, "550 5.1.1 " + LONG_WORD)])
     return make_renderer().digest(context=context).html
 
 
+def _report() -> str:
+    from mailticket.core.report import build_report
+    from mailticket.core.sla import Calendar
+    from tests.unit.test_report import FIRST, NOV, TARGETS, TICKETS, t
+
+    day = NOV.start.replace(day=4, hour=9)
+    tickets = [*TICKETS, t(9, assignee=LONG_WORD, created=day, first=day + timedelta(minutes=5),
+                           closed=day + timedelta(minutes=30))]
+    report = build_report(tickets, NOV, Calendar(), TARGETS, FIRST, kept={"spam": 12})
+    return make_renderer().report(report=report).html
+
+
 # Each HTML template and how to render it with long words. A new HTML template must be added here.
-RENDER = {"ack.html": _ack, "digest.html": _digest}
+RENDER = {"ack.html": _ack, "digest.html": _digest, "report.html": _report}
 
 
 def html_templates() -> list[str]:

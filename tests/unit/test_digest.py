@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from mailticket.core.digest import DigestTicket, build_digest, digest_due
+from mailticket.core.digest import LIST_LIMIT, DigestTicket, InboxHealth, build_digest, digest_due
 from mailticket.core.sla import Calendar
 
 WIB = ZoneInfo("Asia/Jakarta")
@@ -85,6 +85,57 @@ def test_new_and_closed_yesterday_are_local_days():
     ]
     ctx = build(tickets)
     assert (ctx.new_yesterday, ctx.closed_yesterday) == (3, 1)
+
+
+def test_every_list_is_cut_at_twenty_with_its_full_count():
+    late = [t(n, due_at=NOW - n * H, needs_review=True) for n in range(1, 31)]
+    soon = [t(100 + n, due_at=NOW + n * timedelta(minutes=10)) for n in range(1, 26)]
+    refused = [(f"x{n}@example.co.id", "550 no such user") for n in range(30)]
+    ctx = build([*late, *soon], refused=refused * 2)
+    assert [line.ticket.number for line in ctx.overdue] == list(range(30, 10, -1))  # the most overdue first
+    assert (len(ctx.overdue), ctx.overdue_total) == (LIST_LIMIT, 30)
+    assert [line.ticket.number for line in ctx.due_today] == list(range(101, 121))
+    assert (len(ctx.due_today), ctx.due_today_total) == (20, 25)
+    assert (len(ctx.review), ctx.review_total) == (20, 55 - 25)
+    assert (len(ctx.refused), ctx.refused_total) == (20, 30)  # repeated answers counted once
+    small = build(late[:3])
+    assert (len(small.overdue), small.overdue_total) == (3, 3)
+
+
+def test_open_tickets_per_staff_member_unassigned_first_then_most():
+    tickets = [t(1, assignee="sari"), t(2, assignee="rina"), t(3, assignee="sari"), t(4),
+               t(5, assignee="rina", status="waiting"), t(6, assignee="andi"),
+               t(7, assignee="andi", status="closed", closed_at=NOW - H)]
+    ctx = build(tickets)
+    assert ctx.staff_open == ((None, 1), ("rina", 2), ("sari", 2), ("andi", 1))
+    assert ctx.staff_total == 4
+    many = build([t(n, assignee=f"p{n:02d}") for n in range(30)])
+    assert len(many.staff_open) == 20 and many.staff_total == 30
+
+
+def test_unrated_closures_of_yesterday_and_the_window_with_the_survey():
+    tickets = [
+        t(1, status="closed", closed_at=wib(24, 9)),  # yesterday, no rating
+        t(2, status="closed", closed_at=wib(24, 15), rating=3),
+        t(3, status="closed", closed_at=wib(24, 16)),
+        t(4, status="closed", closed_at=wib(25, 7)),  # today: not yet in "yesterday"
+        t(5, status="closed", closed_at=wib(10, 9)),  # in the 30-day window
+        t(6, status="closed", closed_at=NOW - 40 * D),  # outside it
+        t(7),
+    ]
+    ctx = build(tickets, survey=True)
+    assert [ticket.number for ticket in ctx.unrated] == [3, 1] and ctx.unrated_total == 2
+    assert (ctx.closed_in_window, ctx.unrated_in_window) == (5, 4)
+    off = build(tickets)
+    assert (off.survey, off.unrated, off.unrated_total, off.unrated_in_window) == (False, (), 0, 0)
+
+
+def test_inbox_health_is_passed_on_with_the_uptime():
+    health = InboxHealth(last_fetch=NOW - H, started=NOW - 2 * D, received=10, kept=3, quarantined=1)
+    ctx = build([], health=health)
+    assert ctx.health == health and ctx.health.uptime(NOW) == 2 * D
+    assert InboxHealth(None, None, 0, 0, 0).uptime(NOW) is None
+    assert build([]).health is None
 
 
 def test_review_lists_open_tickets_whose_category_was_guessed():

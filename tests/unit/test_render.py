@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -11,7 +12,7 @@ from jinja2 import UndefinedError
 
 from mailticket.core.checklist import check
 from mailticket.core.commands import TAGS
-from mailticket.core.digest import DigestContext, DigestTicket, build_digest
+from mailticket.core.digest import DigestContext, DigestTicket, InboxHealth, build_digest
 from mailticket.core.staff import Step
 from mailticket.errors import ConfigError
 from mailticket.outgoing import locale_id, render
@@ -98,6 +99,15 @@ def test_preload_names_a_missing_folder_or_template(tmp_path):
     with pytest.raises(ConfigError) as caught:
         make_renderer(folder).preload()
     assert (caught.value.where, caught.value.what) == (str(folder / "closing.txt"), "template not found")
+
+
+@pytest.mark.parametrize("name", ["report.txt", "report.html", "survey_scale.txt", "reminder.txt", "autoclose.txt"])
+def test_preload_names_a_missing_report_survey_or_auto_close_template(tmp_path, name):
+    folder = copy_templates(tmp_path / "templates")
+    (folder / name).unlink()
+    with pytest.raises(ConfigError) as caught:
+        make_renderer(folder).preload()
+    assert (caught.value.where, caught.value.what) == (str(folder / name), "template not found")
 
 
 @pytest.mark.parametrize("kind", ["ack", "notification", "relay", "closing", "error", "escalation",
@@ -336,8 +346,8 @@ def digest_ticket(**changes) -> DigestTicket:
     return DigestTicket(**values)
 
 
-def digest_context(tickets=(), failed=0, quarantined=0) -> DigestContext:
-    return build_digest(tickets, failed, quarantined, DIGEST_NOW, WIB, TARGETS)
+def digest_context(tickets=(), failed=0, quarantined=0, **kwargs) -> DigestContext:
+    return build_digest(tickets, failed, quarantined, DIGEST_NOW, WIB, TARGETS, **kwargs)
 
 
 def closed_ticket(number: int, category: str, on_time: bool) -> DigestTicket:
@@ -399,6 +409,67 @@ def test_digest_text_fits_a_phone(renderer):
     text = renderer.digest(context=digest_context(tickets, quarantined=1)).text
     assert max(len(line) for line in text.splitlines()) <= 72
     assert "\n\n\n" not in text
+
+
+DIGEST_HEALTH = InboxHealth(last_fetch=DIGEST_NOW - timedelta(minutes=2), started=DIGEST_NOW - timedelta(days=3),
+                            received=120, kept=30, quarantined=2)
+
+
+def many_overdue(count: int) -> list[DigestTicket]:
+    return [digest_ticket(number=n, token=f"LPSE#{n}", subject=f"Laporan {n}", assignee=f"petugas{n % 25}",
+                          due_at=DIGEST_NOW - timedelta(hours=n)) for n in range(1, count + 1)]
+
+
+def test_digest_inbox_health(renderer):
+    out = renderer.digest(context=digest_context([], failed=1, health=DIGEST_HEALTH))
+    assert ("Kotak masuk:\n- Terakhir berhasil dibaca: Rabu, 25 November 2026 pukul 07.28 WIB\n"
+            "- Layanan berjalan: 3 hari\n- Email masuk 24 jam terakhir: 120\n"
+            "  (30 disimpan tanpa tiket, 2 dikarantina)\n") in out.text
+    assert "Email gagal terkirim: 1" in out.text
+    assert "pukul 07.28 WIB" in out.html and "3 hari" in out.html and "120 email masuk" in out.html
+    stopped = InboxHealth(last_fetch=None, started=None, received=0, kept=0, quarantined=0)
+    out = renderer.digest(context=digest_context([], health=stopped))
+    assert "- Terakhir berhasil dibaca: belum pernah\n- Layanan berjalan: tidak berjalan\n" in out.text
+    assert "Kotak masuk" not in renderer.digest(context=digest_context([])).text  # not loaded: not shown
+
+
+def test_digest_lists_twenty_most_overdue_and_the_command_for_all(renderer):
+    out = renderer.digest(context=digest_context(many_overdue(45)))
+    assert "Melewati target (45, 20 paling lama):\n- [LPSE#45] Laporan 45\n  terlambat 1 hari 21 jam" in out.text
+    assert "[LPSE#26] Laporan 26" in out.text and "[LPSE#25] Laporan 25" not in out.text
+    assert "dan 25 lainnya; semua: mailticket tickets list --overdue\n" in out.text
+    assert "dan 25 lainnya" in out.html and "mailticket tickets list --overdue" in out.html
+    assert ">45</span>" in out.html  # the count box says all of them
+    assert out.text.count("terlambat") == 20 and out.html.count("terlambat") == 20
+    assert max(len(line) for line in out.text.splitlines()) <= 72 and "\n\n\n" not in out.text
+    few = renderer.digest(context=digest_context(many_overdue(3))).text
+    assert "Melewati target (3):\n" in few and "lainnya" not in few
+
+
+def test_digest_open_tickets_per_staff_member(renderer):
+    tickets = [*many_overdue(45), digest_ticket(number=99, token="LPSE#99", assignee=None)]
+    out = renderer.digest(context=digest_context(tickets))
+    section = out.text.split("Tiket terbuka per petugas:\n", 1)[1].split("\n\n", 1)[0]
+    lines = section.splitlines()
+    assert lines[0] == "- belum ditugaskan: 1"
+    assert lines[1:3] == ["- petugas1: 2", "- petugas10: 2"]  # most first, then by name
+    assert len(lines) == 21 and lines[-1] == "dan 6 petugas lainnya"  # 25 staff and the unassigned
+    assert "belum ditugaskan" in out.html and "dan 6 petugas lainnya" in out.html
+
+
+def test_digest_unrated_closures_only_with_the_survey(renderer):
+    yesterday = DIGEST_NOW - timedelta(days=1)
+    tickets = [digest_ticket(number=n, token=f"LPSE#{n}", subject=f"Selesai {n}", status="closed",
+                             closed_at=yesterday + timedelta(minutes=n), rating=4 if n % 2 else None)
+               for n in range(1, 51)]
+    tickets.append(digest_ticket(number=60, token="LPSE#60", status="closed", closed_at=DIGEST_NOW - timedelta(days=5)))
+    text = renderer.digest(context=digest_context(tickets, survey=True)).text
+    assert ("Survei kepuasan: 26 dari 51 tiket yang ditutup\n30 hari terakhir belum dinilai pelapor.\n"
+            "Ditutup kemarin tanpa penilaian (25):\n- [LPSE#50] Selesai 50\n") in text
+    assert text.count("- [LPSE#") == 20 and "dan 5 lainnya\n" in text
+    html = renderer.digest(context=digest_context(tickets, survey=True)).html
+    assert "Ditutup kemarin tanpa penilaian (25)" in html and "dan 5 lainnya" in html
+    assert "Survei kepuasan" not in renderer.digest(context=digest_context(tickets)).text
 
 
 # --- Indonesian formatting -------------------------------------------------------------------
@@ -596,3 +667,15 @@ def test_cli_left_column_is_never_minus_zero():
     assert remaining(row, due + timedelta(seconds=30)) == "-0h01m"
     assert remaining(row, due + timedelta(hours=2)) == "-2h00m"
     assert remaining(row, due - timedelta(hours=2, seconds=30)) == "2h00m"
+
+
+def test_report_prints_this_and_last_months_ikm_with_a_decimal_comma(renderer):
+    from mailticket.core.report import build_report
+    from mailticket.core.sla import Calendar
+    from tests.unit.test_report import FIRST, NOV, TICKETS
+    from tests.unit.test_report import TARGETS as REPORT_TARGETS
+
+    out = renderer.report(report=build_report(TICKETS, NOV, Calendar(), REPORT_TARGETS, FIRST))
+    assert "- Indeks Kepuasan Masyarakat: IKM 75,00 (C, " in out.text and " penilaian (75,00)\n" in out.text
+    assert "IKM 75,00</span>" in out.html
+    assert not re.search(r"\d\.\d", out.text.split("Keterangan")[0])  # no decimal point anywhere
