@@ -71,10 +71,12 @@ class Draft:
                        timedelta(seconds=ticket.paused_seconds or 0))
 
     def references(self) -> tuple[str, ...]:
-        """References for mail about the received one: its own, newest last, no duplicates."""
+        """References for mail about the received one: its own, newest last, no duplicates; at most
+        MAX_REFERENCES (the thread's first id and the newest), so that a mail with thousands of
+        References never makes ours huge."""
         mail = self.arrival.mail
-        refs = tuple(reversed(mail.references)) + (mail.message_id,)
-        return tuple(dict.fromkeys(r for r in refs if r))
+        refs = tuple(mail.references) + (mail.message_id,)  # the header's order: oldest first
+        return cap_references(tuple(dict.fromkeys(r for r in refs if r)))
 
     def notify_staff(self, recipients: tuple[str, ...], event: str | None = None) -> None:
         """Forward the received mail to staff, Reply-To us so that their answer lands on the ticket.
@@ -124,6 +126,14 @@ class Draft:
 
 
 RECENT_MESSAGES = 3  # the ticket's last messages our mail to staff shows for context
+MAX_REFERENCES = 20  # ids an outgoing References carries (RFC 5322 §3.6.4 allows trimming the middle)
+
+
+def cap_references(refs: tuple[str, ...], limit: int = MAX_REFERENCES) -> tuple[str, ...]:
+    """The first id (the thread's root) and the newest `limit - 1`, in order."""
+    if len(refs) <= limit:
+        return refs
+    return (refs[0],) + refs[-(limit - 1):]
 
 
 def registration_checklist(arrival: Arrival) -> Checklist | None:

@@ -42,9 +42,13 @@ _BOUNCE_SUBJECT = re.compile(
 )
 # An auto-reply names itself in a prefix: "Automatic reply:" (Outlook), "Balasan Otomatis:"
 # (Outlook in Indonesian), "Auto:" (Lotus Notes), "Out of Office:" (Exchange, Zimbra).
+# "Auto Response", "Automatic reply", "Balasan Otomatis" also count as a whole subject, or before a
+# dash or bracket ("Auto Response - Re: [LPSE#1]"): responders that send no auto headers (issue 15).
 _AUTO_SUBJECT = re.compile(
-    r"^\s*(?:auto(?:matic)?[- ]?reply|auto|balasan otomatis|out of (?:the )?office"
-    r"(?: autoreply)?|di luar kantor|sedang cuti)\s*[:：]",
+    r"^\s*(?:(?:auto(?:matic)?[- ]?reply|auto|balasan otomatis|out of (?:the )?office"
+    r"(?: autoreply)?|di luar kantor|sedang cuti)\s*[:：]"
+    r"|(?:auto(?:matic)?[- ]?(?:reply|respon(?:se|der)?)|balasan otomatis|respons otomatis"
+    r"|jawaban otomatis|pesan otomatis)\s*(?:$|[-–(\[:：]))",
     re.IGNORECASE,
 )
 # Without the prefix these words also occur in reports ("tidak bisa login di luar kantor"),

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection
+from email.utils import getaddresses
 
 from mailticket.core.effects import Role
 from mailticket.types import Mail
@@ -27,12 +28,14 @@ def authenticated(mail: Mail, authserv_id: str) -> bool:
     """True when our server's topmost Authentication-Results shows the From domain authenticated."""
     domain = _domain(mail.sender.email if mail.sender else "")
     header = _our_header(mail, authserv_id)
-    if not domain or header is None:
+    if not domain or header is None or several_authors(mail):
         return False
     results = _results(header)
-    dmarc = [props for method, props in results if method == "dmarc"]
+    # A DMARC result that names no domain (no header.from) proves nothing about ours: left out, so that
+    # only an aligned DKIM signature can then authenticate.
+    dmarc = [props for method, props in results if method == "dmarc" and props.get("header.from")]
     if dmarc:
-        return any(p["result"] == "pass" and p.get("header.from", domain).lower() == domain for p in dmarc)
+        return any(p["result"] == "pass" and p["header.from"].lower() == domain for p in dmarc)
     return any(
         method == "dkim" and props["result"] == "pass" and _aligned(_signer(props), domain)
         for method, props in results
@@ -47,6 +50,8 @@ def why_unauthenticated(mail: Mail, authserv_id: str) -> str:
     domain = _domain(mail.sender.email if mail.sender else "")
     if not domain:
         return "alamat pengirim (From) tidak terbaca"
+    if several_authors(mail):
+        return "kolom pengirim (From) berisi lebih dari satu alamat; e-mail seperti ini tidak kami percayai"
     header = _our_header(mail, authserv_id)
     if header is None:
         return (f"e-mail ini tidak membawa hasil pemeriksaan (Authentication-Results) dari server penerima "
@@ -57,6 +62,9 @@ def why_unauthenticated(mail: Mail, authserv_id: str) -> str:
     dmarc = [props for method, props in results if method == "dmarc"]
     if dmarc:
         props = dmarc[0]
+        if not props.get("header.from"):
+            return (f"hasil DMARC dari server penerima tidak menyebut domain pengirim (header.from), "
+                    f"sehingga tidak membuktikan apa pun tentang domain {domain}")
         if props.get("header.from", domain).lower() != domain:
             return f"hasil DMARC berlaku untuk domain {props['header.from']}, bukan {domain}"
         if props["result"] == "none":
@@ -101,6 +109,23 @@ def role(
     if require_authenticated and not authenticated(mail, authserv_id):
         return Role.UNVERIFIED
     return found
+
+
+def several_authors(mail: Mail) -> bool:
+    """More than one From header, or one with several addresses: whose authentication would it be?"""
+    values = mail.header_all("from")
+    if len(values) > 1:
+        return True
+    return bool(values) and len([a for _name, a in getaddresses(values) if a]) > 1
+
+
+def dmarc_failed(mail: Mail, authserv_id: str) -> bool:
+    """Our server's topmost Authentication-Results says dmarc=fail for the From (any policy): its
+    Reply-To may aim at a victim, so nothing automatic goes there."""
+    header = _our_header(mail, authserv_id) if authserv_id else None
+    if header is None:
+        return False
+    return any(method == "dmarc" and props["result"] == "fail" for method, props in _results(header))
 
 
 def _domain(address: str) -> str:
