@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from mailticket.core.effects import Person
+from mailticket.core.effects import Partner, Person
 from mailticket.core.sla import KINDS as CALENDAR_KINDS
 from mailticket.core.sla import Calendar, load_holidays
 from mailticket.errors import ConfigError
@@ -36,6 +36,7 @@ DEFAULT_TEMPLATES = _shipped("templates", "templates")
 CATEGORIES = tuple(Category)
 _DEFAULT_TARGETS = {Category.GANGGUAN: "3d", Category.PERMASALAHAN: "1d", Category.PERMINTAAN: "1h"}
 _SLA_KEYS = {"calendar", "office_hours", "holidays", "holidays_file", "auto_close", *CATEGORIES}
+_SLA_KEYS.add("pause_for_partners")  # issue 19
 _FIRST_RESPONSE = "30m"  # the seed's staff path: 5 + 5 + 10 + 5 + 5 minutes
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -114,6 +115,7 @@ class Sla:
     first_response: dict[str, timedelta] = field(
         default_factory=lambda: {c: parse_duration(_FIRST_RESPONSE) for c in CATEGORIES}
     )
+    pause_for_partners: bool = False  # the clock stops while a partner works (#teruskan)
 
 
 @dataclass(frozen=True)
@@ -150,6 +152,14 @@ class Filter:
 
 
 @dataclass(frozen=True)
+class Partners:
+    """[partners]: the other service owners (#teruskan), and when the assignee is reminded of a silent one."""
+
+    members: tuple[Partner, ...] = ()
+    remind_after: timedelta = timedelta(days=1)  # counted on the SLA calendar
+
+
+@dataclass(frozen=True)
 class Settings:
     source: str  # the config file, or "<embedded default>"
     helpdesk: Helpdesk
@@ -168,6 +178,7 @@ class Settings:
     survey: Survey = Survey()
     report: Report = Report()
     filter: Filter = Filter()
+    partners: Partners = Partners()
 
 
 def parse_duration(text: str) -> timedelta:
@@ -350,7 +361,8 @@ def _sla(data: dict, source: str) -> Sla:
         sub.table = f"sla.{category}"
         targets[category] = sub.duration("resolve", _DEFAULT_TARGETS[category])
         first[category] = sub.duration("first_response", _FIRST_RESPONSE)
-    return Sla(targets=targets, first_response=first)
+    return Sla(targets=targets, first_response=first,
+               pause_for_partners=r.get("pause_for_partners", bool, False))
 
 
 def _auto_close(data: dict, source: str) -> AutoClose:
@@ -404,7 +416,7 @@ def build(data: dict[str, Any], source: str, base: Path) -> Settings:
     """Settings from parsed TOML; relative paths are taken relative to `base`."""
     _Reader(source, data, "", {"helpdesk", "database", "inbox", "smtp", "staff", "sla",
                                "escalation", "digest", "classifier", "templates", "survey", "report",
-                               "filter"})
+                               "filter", "partners"})
     database = _Reader(source, data, "database", {"url"})
     escalation = _Reader(source, data, "escalation", {"at"})
     digest = _Reader(source, data, "digest", {"time"})
@@ -436,7 +448,45 @@ def build(data: dict[str, Any], source: str, base: Path) -> Settings:
         survey=(survey_report := _survey_report(data, source))[0],
         report=survey_report[1],
         filter=_filter(data, source),
+        partners=_partners(data, source),
     )
+
+
+def _partners(data: dict, source: str) -> Partners:
+    r = _Reader(source, data, "partners", {"members", "remind_after"})
+    remind_after = r.duration("remind_after", "1d")
+    if remind_after <= timedelta(0):
+        raise ConfigError(r.where("remind_after"), "must be longer than zero")
+    found: list[Partner] = []
+    for i, row in enumerate(r.get("members", list, [])):
+        found.append(_partner(r, f"members[{i}]", row, {p.name for p in found}))
+    return Partners(members=tuple(found), remind_after=remind_after)
+
+
+def _partner(r: _Reader, key: str, row: Any, taken: set[str]) -> Partner:
+    """{ name = "lkpp", label = "Helpdesk LKPP", email = "…" or ["…", "…"], note = "…" }"""
+    if not isinstance(row, dict):
+        raise ConfigError(r.where(key), "must be a table { name = ..., email = ... }")
+    unknown = sorted(set(row) - {"name", "label", "email", "note"})
+    if unknown:
+        raise ConfigError(r.where(f"{key}.{unknown[0]}"), "unknown key")
+    name = row.get("name")
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
+        raise ConfigError(r.where(f"{key}.name"),
+                          "needs a name: letters, digits, _ . - (written after #teruskan)")
+    if name.lower() in taken:
+        raise ConfigError(r.where(f"{key}.name"), f"{name!r} is named twice")
+    emails = row.get("email")
+    emails = [emails] if isinstance(emails, str) else emails
+    if (not isinstance(emails, list) or not emails
+            or not all(isinstance(e, str) and "@" in e and " " not in e.strip() for e in emails)):
+        raise ConfigError(r.where(f"{key}.email"), "needs an e-mail address, or a list of them")
+    for extra in ("label", "note"):
+        if not isinstance(row.get(extra, ""), str):
+            raise ConfigError(r.where(f"{key}.{extra}"), "must be a string")
+    addresses = tuple(dict.fromkeys(e.strip().lower() for e in emails))
+    return Partner(name.lower(), " ".join(row.get("label", "").split()), addresses,
+                   " ".join(row.get("note", "").split()))
 
 
 def _filter(data: dict, source: str) -> Filter:

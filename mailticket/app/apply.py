@@ -25,9 +25,11 @@ from mailticket.core.effects import (
     Keep,
     MergeInto,
     OpenTicket,
+    ForwardTo,
     Record,
     Send,
     TicketSnapshot,
+    PartnerAnswered,
 )
 from mailticket.db import models
 from mailticket.outgoing.outbox import queue
@@ -67,6 +69,11 @@ def store_effects(session: Session, ctx: Context, raw: models.RawMail, mail: Mai
     return stored
 
 
+        elif isinstance(effect, ForwardTo):  # issue 19: #teruskan
+            tickets.add_forward(session, stored.ticket, effect.partner, now, mail.sender.email if mail.sender
+                                else "", effect.text, effect.remind_at)
+        elif isinstance(effect, PartnerAnswered):
+            tickets.answer_forwards(stored.ticket, effect.partner, now)
 def _merge(session: Session, ctx: Context, stored: Stored, number: int, mail: Mail, now: datetime) -> None:
     """#gabung: the decision checked the target; the events moved with the rest no longer count as new."""
     target = tickets.ticket_by_number(session, number)
@@ -125,6 +132,7 @@ ANSWERS = {"list": Renderer.ticket_list, "help": Renderer.help, "unverified": Re
 def _answer_values(ctx: Context, answer: Answer) -> dict:
     """What the templates of answers need besides the decision's values: ticket rows as views."""
     values = dict(answer.values)
+TEMPLATES.update(partner=Renderer.partner)  # issue 19: #teruskan to a service owner
     found = {}
     for name in ("mine", "unassigned"):
         if name in values:
@@ -175,9 +183,19 @@ def names_of(ctx: Context, ticket: models.Ticket | None) -> dict[str, str]:
         names.setdefault(ticket.reporter, f"{ticket.reporter_name} <{ticket.reporter}>")
     return names
 
+    if send.kind == "partner":  # the report and nothing else of the ticket: no notes, no staff mail
+        values["report"] = report_text(ticket, limit=20000)
 
 def recent_messages(ticket: models.Ticket, names: dict[str, str], count: int,
                     skip_raw: int | None = None) -> list[MessageEntry]:
+def _report_raw_id(ticket: models.Ticket | None) -> int | None:
+    """The raw mail of the ticket's report (its first received message), whose files a partner gets."""
+    for message in ticket.messages if ticket is not None else ():
+        if message.direction == "in" and message.kind == "report":
+            return message.raw_id
+    return None
+
+
     """The ticket's last `count` messages written by people (not our own mail), the received one left out."""
     # a bare "#ambil" has no text to read: left out
     found = [m for m in ticket.messages

@@ -193,6 +193,8 @@ class Daemon:
         settings = self.app.settings
         log.info("daemon started: inbox=%s database=%s", self.app.inbox.source,
                  self.app.engine.url.render_as_string(hide_password=True))
+        if hasattr(self.app.inbox, "on_state"):  # an IMAP outage shows in `status` while it retries
+            self.app.inbox.on_state = self.report
         try:
             while not self.stop.is_set():
                 # the SLA check runs at least every minute, even when no mail arrives
@@ -248,12 +250,16 @@ class Daemon:
 
 
     def forget_status(self) -> None:
-        """A daemon that stops takes its status row with it."""
+        """A daemon that stops takes its status row with it, and leaves one `stopped` row per host
+        (so that `status` says when it stopped rather than that nothing ever ran)."""
+        host = socket.gethostname()
         try:
             with transaction(self.app.factory) as session:
-                row = session.get(models.Meta, f"status:{socket.gethostname()}:{os.getpid()}")
+                row = session.get(models.Meta, f"status:{host}:{os.getpid()}")
                 if row is not None:
                     session.delete(row)
+                last = {**status_row(self.app, self.started), "stopped": _iso(self.app.clock.now())}
+                session.merge(models.Meta(key=f"status:{host}:stopped", value=json.dumps(last)))
         except DB_ERRORS as exc:
             log.warning("could not remove the status row: %s", db_error_line(exc))
 
@@ -284,10 +290,18 @@ def _iso(value: datetime | None) -> str | None:
 
 
 def status_row(app: App, started: datetime) -> dict:
-    inbox = app.inbox
+    inbox, settings = app.inbox, app.settings.inbox
+    try:
+        reader = app.lease.held()
+    except Exception:  # noqa: BLE001 - the database may be away; the row says what it can
+        reader = None
     return {"host": socket.gethostname(), "pid": os.getpid(), "started": _iso(started),
             "updated": _iso(app.clock.now()), "inbox": inbox.source, "inbox_state": inbox.state,
-            "last_fetch": _iso(inbox.last_ok), "last_send": _iso(app.last_send)}
+            "last_fetch": _iso(inbox.last_ok), "last_send": _iso(app.last_send),
+            "inbox_since": _iso(getattr(inbox, "state_since", None)),
+            "inbox_error": getattr(inbox, "last_error", ""), "inbox_alert": getattr(inbox, "alert", ""),
+            "reader": reader, "poll_interval": settings.poll_interval.total_seconds(),
+            "stall_alert": settings.stall_alert.total_seconds()}
 
 
 def install_stop_signals() -> threading.Event:

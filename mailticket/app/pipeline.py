@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 from mailticket.app import apply, quarantine
 from mailticket.app.context import Context
 from mailticket.app.faults import is_transient
-from mailticket.core import classify, filter, forward, identity, parse, staff, thread
+from mailticket.core import classify, filter, forward, identity, parse, partners, staff, thread
 from mailticket.core.decide import decide, needs_classification
 from mailticket.core.effects import Arrival, Decision, Role
 from mailticket.db import models
@@ -129,7 +129,8 @@ def _thread(ctx: Context, session: Session, w: Work) -> None:
         people = ctx.settings.staff
         role = identity.role(mail, ctx.desk.member_addresses, ctx.desk.coordinator_addresses,
                              people.require_authenticated, people.authserv_id,
-                             snapshot.reporter if snapshot else "", snapshot.cc if snapshot else ())
+                             snapshot.reporter if snapshot else "", snapshot.cc if snapshot else (),
+                             partners.with_partners(ctx.desk, snapshot))  # forwarded to them (#teruskan)
     w.arrival = Arrival(mail, verdict, w.now, snapshot, how, key.number, role, copy_of, w.oversize)
     if report and copy_of is None and role is not Role.STRANGER:
         w.arrival = replace(w.arrival, **_staff_lookups(ctx, session, w))

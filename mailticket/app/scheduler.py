@@ -15,7 +15,7 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from mailticket.app import autoclose, report
+from mailticket.app import autoclose, partner_reminders, report
 from mailticket.app.apply import history, names_of, recent_messages, report_text, view
 from mailticket.app.context import Context
 from mailticket.core import digest, sla
@@ -48,6 +48,7 @@ class Scheduler:
         self.send_digest_if_due(now)
         autoclose.check_waiting(self.ctx, now)  # [sla.auto_close]: remind, then close
         report.send_report_if_due(self.ctx, now)  # [report] day: last month's report
+        partner_reminders.remind(self.ctx, now)  # [partners] remind_after: a partner stays silent
 
     # -- SLA ------------------------------------------------------------------------------------
 

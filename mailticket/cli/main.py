@@ -460,25 +460,46 @@ def _send_unless_a_daemon_does(args: argparse.Namespace, app) -> None:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    """Exit 1 (for monitoring) when no daemon reported recently or its inbox is down too long."""
     from mailticket.cli.views import status
 
-    _settings, factory = database_for(args)
-    data = status(factory)
+    settings, factory = database_for(args)
+    data = status(factory, now(), settings.source, settings.helpdesk.tz)
     emit(args, data, lambda: _status_text(data))
-    return EXIT_OK
+    return EXIT_OK if data["healthy"] else EXIT_FAILURE
+
+
+def _daemon_line(d: dict) -> str:
+    state = d["inbox_state"]
+    if state not in ("connected", "maildir") and d.get("inbox_since"):
+        state += f" since {d['inbox_since']}"
+    if d.get("reader") is False:
+        state += ", stand-by"
+    line = (f"{d['host']} pid {d['pid']}: inbox {d['inbox']} ({state}), last fetch {d['last_fetch'] or '-'}, "
+            f"last send {d['last_send'] or '-'}, updated {d['updated']}" + ("" if d.get("fresh", True) else
+                                                                            " (stale)"))
+    if d.get("inbox_error") and d["inbox_state"] not in ("connected", "maildir"):
+        line += f"\n  last error: {d['inbox_error']}"
+    if d.get("inbox_alert"):
+        line += f"\n  the server says: {d['inbox_alert']}"
+    return line
 
 
 def _status_text(data: dict) -> str:
-    lines = [f"{d['host']} pid {d['pid']}: inbox {d['inbox']} ({d['inbox_state']}), last fetch "
-             f"{d['last_fetch'] or '-'}, last send {d['last_send'] or '-'}, updated {d['updated']}"
-             for d in data["daemons"]] or ["no daemon has reported yet"]
-    lines.append(f"outbox: {data['outbox_queued']} queued, {data['outbox_failed']} failed; "
+    lines = [f"config: {data['config']}"]
+    lines += [_daemon_line(d) for d in data["daemons"]]
+    lines += [f"{d['host']} pid {d['pid']}: stopped at {d['stopped']}" for d in data["stopped"]]
+    queued = f"outbox: {data['outbox_queued']} queued"
+    if data["outbox_queued"]:
+        queued += f" (oldest {data['outbox_oldest_queued']}, next attempt {data['outbox_next_attempt']})"
+    lines.append(f"{queued}, {data['outbox_failed']} failed; "
                  f"inbox: {data['pending']} pending, {data['quarantined']} quarantined; "
                  f"{data['tickets_open']} open tickets")
     if data["sending_paused_until"]:
         lines.append(f"sending paused by the mail server until {data['sending_paused_until']}")
     lines += [f"refused: outbox {r['outbox']} ({r['kind']}) {r['recipient']}: {r['answer']}"
               for r in data["outbox_refused"]]
+    lines += [f"PROBLEM: {problem}" for problem in data["problems"]]
     return "\n".join(lines)
 
 

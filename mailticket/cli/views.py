@@ -124,16 +124,36 @@ def table(rows: list[list[str]], headers: list[str]) -> str:
     return "\n".join(lines)
 
 
-def status(factory) -> dict:
-    """What `mailticket status` prints: the daemons' status rows and the queues."""
+FRESH_MIN = timedelta(minutes=5)  # a daemon reported within max(3 x poll_interval, this): running
+INBOX_OK = ("connected", "maildir")
+
+
+def status(factory, now: datetime | None = None, source: str = "", tz: tzinfo | None = None) -> dict:
+    """What `mailticket status` prints: the daemons' status rows, the queues, and `healthy` with the
+    `problems` that make it false (no daemon reported recently; an inbox down longer than stall_alert)."""
+    now = now or datetime.now().astimezone()
     with factory() as session:
         def count(model, *where) -> int:
             return session.scalar(select(func.count()).select_from(model).where(*where)) or 0
 
         rows = session.scalars(select(models.Meta).where(models.Meta.key.like("status:%"))).all()
+        daemons, stopped = [], []
+        for row in rows:
+            data = json.loads(row.value)
+            (stopped if row.key.endswith(":stopped") or data.get("stopped") else daemons).append(data)
+        queued = models.Outbox.status == "queued"
+        oldest = session.scalar(select(func.min(models.Outbox.created_at)).where(queued))
+        next_try = session.scalar(select(func.min(models.Outbox.next_attempt_at)).where(queued))
+        problems = _judge(daemons, stopped, now)
         return {
-            "daemons": [json.loads(row.value) for row in rows],  # each with "updated": stale = gone
-            "outbox_queued": count(models.Outbox, models.Outbox.status == "queued"),
+            "config": source,
+            "healthy": not problems,
+            "problems": problems,
+            "daemons": daemons,  # each with "updated" and "fresh"
+            "stopped": stopped,  # per host, the last daemon that stopped cleanly
+            "outbox_oldest_queued": local_iso(_aware(oldest), tz or now.tzinfo),
+            "outbox_next_attempt": local_iso(_aware(next_try), tz or now.tzinfo),
+            "outbox_queued": count(models.Outbox, queued),
             "outbox_failed": count(models.Outbox, models.Outbox.status == "failed"),
             "outbox_refused": refused_recipients(session),
             "sending_paused_until": _meta(session, PAUSE_KEY),
@@ -141,6 +161,48 @@ def status(factory) -> dict:
             "quarantined": count(models.RawMail, models.RawMail.state == "quarantined"),
             "tickets_open": count(models.Ticket, models.Ticket.status != Status.CLOSED),
         }
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    """Stored times are UTC; SQLite gives them back naive."""
+    from datetime import UTC
+
+    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
+
+
+def _judge(daemons: list[dict], stopped: list[dict], now: datetime) -> list[str]:
+    """Mark each daemon `fresh`; the reasons `status` exits 1 (empty: healthy)."""
+    problems = []
+    for d in daemons:
+        window = max(FRESH_MIN, 3 * timedelta(seconds=d.get("poll_interval") or 60))
+        updated = datetime.fromisoformat(d["updated"]) if d.get("updated") else None
+        d["fresh"] = updated is not None and now - updated <= window
+        if not d["fresh"] or d.get("reader") is False:
+            continue  # a stand-by reads no inbox; a stale row is judged below
+        if d.get("inbox_state") in INBOX_OK:
+            continue
+        last = d.get("last_fetch") or d.get("inbox_since") or d.get("started")
+        stall = timedelta(seconds=d.get("stall_alert") or 900)
+        if last and now - datetime.fromisoformat(last) > stall:
+            since = d.get("inbox_since") or last
+            problems.append(f"{d['host']} pid {d['pid']}: inbox {d['inbox_state']} since {since}, "
+                            f"no good fetch for longer than stall_alert ({_span(stall)})")
+    if not any(d["fresh"] for d in daemons):
+        if stopped:
+            last = max(stopped, key=lambda d: d.get("stopped") or "")
+            problems.append(f"no daemon running: the last one ({last['host']} pid {last['pid']}) stopped at "
+                            f"{last.get('stopped')}")
+        elif daemons:
+            newest = max(d.get("updated") or "" for d in daemons)
+            problems.append(f"no daemon has reported since {newest}")
+        else:
+            problems.append("no daemon has reported yet")
+    return problems
+
+
+def _span(value: timedelta) -> str:
+    seconds = int(value.total_seconds())
+    return f"{seconds // 60}m" if seconds % 60 == 0 else f"{seconds}s"
 
 
 def refused_recipients(session: Session, limit: int = 20) -> list[dict]:

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from mailticket.types import Category, Command, CommandError
 
 NO_ARG, TEXT, CATEGORY, STAFF, TICKET = "none", "text", "category", "staff", "ticket"
+PARTNER = "partner"  # a name of [partners], then free text: Command.arg is "name" or "name text"
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,9 @@ TAGS = (
          frozenset({"kembali"}), to_reporter=True),
     Tag("merge", ("gabung", "merge"), TICKET, "LPSE#N",
          "gabungkan tiket ini ke tiket N (pesan, riwayat dan Cc pindah; pelapor diberi tahu token barunya)"),
+    Tag("forward", ("teruskan", "forward"), PARTNER, "NAMA [teks]",
+         "kirim tiket (laporan, lampiran, teks Anda) ke pengelola layanan lain NAMA dari [partners]; "
+         "jawabannya masuk ke tiket, tidak diteruskan ke pelapor"),
     Tag("list", ("daftar", "list"), NO_ARG, "",
          "(dalam e-mail baru tanpa token) daftar tiket terbuka Anda dan yang belum ditugaskan"),
     Tag("help", ("bantuan", "help"), NO_ARG, "", "kirimkan panduan tag perintah ini kepada Anda"),
@@ -122,6 +126,8 @@ _EXAMPLES = {
     "wait": ("#tunggu", "teks di bawahnya dikirim ke pelapor; tenggat berhenti sampai pelapor membalas"),
     "reopen": ("#buka", "tiket dibuka kembali; teks di bawahnya dikirim ke pelapor"),
     "merge": ("#gabung LPSE#12", "tiket ini ditutup dan isinya pindah ke LPSE#12; pelapor diberi tahu"),
+    "forward": ("#teruskan lkpp mohon dicek, akun penyedia terkunci setelah migrasi",
+                "LKPP menerima laporan, lampiran dan teks Anda; jawabannya masuk ke tiket ini"),
     "list": ("#daftar", "kirim sebagai e-mail baru ke alamat helpdesk, tanpa token di subjek"),
     "help": ("#bantuan", "e-mail ini"),
 }
@@ -141,13 +147,17 @@ def tag_examples(tags: Sequence[Tag] = TAGS) -> tuple[tuple[str, str, str], ...]
 TAG_EXAMPLES = tag_examples()
 
 
-def parse_commands(text: str, staff_names: Collection[str]) -> tuple[list[Command], list[CommandError]]:
-    """Commands in line order (exact repeats dropped) and one error per bad or contradicting line."""
+def parse_commands(text: str, staff_names: Collection[str],
+                   partner_names: Sequence[str] = ()) -> tuple[list[Command], list[CommandError]]:
+    """Commands in line order (exact repeats dropped) and one error per bad or contradicting line.
+
+    `partner_names`: the names of [partners], the only arguments #teruskan takes."""
     staff = {name.strip().lower() for name in staff_names}
+    partners = tuple(name.strip().lower() for name in partner_names)
     commands: list[Command] = []
     errors: list[CommandError] = []
     for number, line in enumerate(text.splitlines(), start=1):
-        found = _parse_line(number, line.strip(), staff)
+        found = _parse_line(number, line.strip(), staff, partners)
         if isinstance(found, CommandError):
             errors.append(found)
         elif found and all((c.name, c.arg) != (found.name, found.arg) for c in commands):
@@ -184,7 +194,8 @@ def _known_tag(line: str) -> Tag | None:
     return _BY_ALIAS.get(split[0].lower()) if split else None
 
 
-def _parse_line(number: int, line: str, staff: set[str]) -> Command | CommandError | None:
+def _parse_line(number: int, line: str, staff: set[str],
+                partners: tuple[str, ...] = ()) -> Command | CommandError | None:
     split = _split(line)
     if split is None:
         return None
@@ -192,7 +203,10 @@ def _parse_line(number: int, line: str, staff: set[str]) -> Command | CommandErr
     tag = _BY_ALIAS.get(word.lower())
     if tag is None:
         return CommandError(number, line, _unknown(word))
-    value, reason = _argument(tag, word.lower(), arg, staff)
+    if tag.arg == PARTNER:
+        value, reason = _partner(word.lower(), arg, partners)
+    else:
+        value, reason = _argument(tag, word.lower(), arg, staff)
     return CommandError(number, line, reason) if reason else Command(tag.name, value, number, line)
 
 
@@ -230,6 +244,24 @@ def _category(word: str, arg: str, wanted: str) -> tuple[str, str]:
     if category is None:
         return "", f"kategori tidak dikenal: \"{arg}\"; pilih gangguan, permasalahan atau permintaan"
     return category.value, ""
+
+
+def _partner(word: str, arg: str, partners: tuple[str, ...]) -> tuple[str, str]:
+    """"lkpp mohon dicek" -> "lkpp mohon dicek" (the name lower-case); an unknown name lists the known."""
+    name, _, text = arg.partition(" ")
+    wanted = name.strip().lower().rstrip(".,;:!")
+    known = ", ".join(partners) if partners else "belum ada; operator mengisinya di [partners]"
+    if not wanted:
+        return "", f"#{word} perlu nama pengelola layanan lain; yang terdaftar: {known}"
+    if wanted not in partners:
+        return "", f"pengelola layanan lain tidak dikenal: \"{name}\"; yang terdaftar: {known}"
+    return f"{wanted} {text.strip()}".strip(), ""
+
+
+def partner_argument(arg: str) -> tuple[str, str]:
+    """A #teruskan argument -> (partner name, the staff member's text on that line)."""
+    name, _, text = arg.partition(" ")
+    return name, text.strip()
 
 
 _TICKET_ARG = re.compile(r"\[?\s*(?:[^\W\d_][\w-]*\s*)?#?\s*(\d{1,9})\s*\]?[.,;:!]?")

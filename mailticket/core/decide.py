@@ -14,6 +14,8 @@ Who gets which mail, as a table (the rows are tested one by one in tests/unit/te
 |                                            |                       |   resumes, recently closed reopens |
 | follow-up to a ticket closed too long ago  | a new ticket          | as a new report                    |
 | staff or coordinator reply                 | `staff_reply`/`note`  | see core/staff.py                  |
+| a partner's, on a ticket forwarded to it   | `partner`             | notification to the assignee, else |
+|   (Role.PARTNER, #teruskan)                |                       |   every member; see core/partners  |
 | staff or coordinator address, failed       | `unverified` on the   | to that address only, at most once |
 |   authentication (Role.UNVERIFIED), in a   |   ticket; nothing     |   an hour: which check failed and  |
 |   ticket's thread                          |   else changes        |   what the operator can do         |
@@ -52,7 +54,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from mailticket.core import forward, sla, staff, survey, workflow
+from mailticket.core import forward, partners, sla, staff, survey, workflow
 from mailticket.core.draft import Draft, registration_checklist
 from mailticket.core.effects import (
     Answer,
@@ -91,6 +93,8 @@ def decide(arrival: Arrival, desk: Desk, reply: staff.StaffText | None = None) -
         return open_ticket(arrival, desk)
     if arrival.role.steers and reply is not None:
         return staff.apply_reply(Draft(arrival, desk, ticket), reply)
+    if arrival.role is Role.PARTNER:  # issue 19: a service owner the ticket was forwarded to
+        return partners.answer(arrival, desk, ticket)
     return follow_up(arrival, desk, ticket)
 
 

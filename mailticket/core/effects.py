@@ -10,7 +10,8 @@ code that turns them into rows and outbox mail:
 - `Event`: one line of the ticket's history;
 - `Send`: one mail, rendered from template `kind` with the ticket as it was when decided.
 - `Answer`: one mail about no ticket (#daftar, #bantuan, an unverified staff mail);
-- `MergeInto`: move the ticket's messages, events and Cc into another ticket (#gabung).
+- `MergeInto`: move the ticket's messages, events and Cc into another ticket (#gabung);
+- `ForwardTo`, `PartnerAnswered`: a forward to a partner (#teruskan) recorded, and answered.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ class Role(StrEnum):
     COORDINATOR = "coordinator"  # likewise, a coordinator
     UNVERIFIED = "unverified"  # a staff or coordinator address whose mail failed authentication
     STRANGER = "stranger"  # anyone else
+    PARTNER = "partner"  # a service owner of [partners] the ticket was forwarded to (#teruskan)
 
     @property
     def steers(self) -> bool:
@@ -49,6 +51,29 @@ class Person:
     @property
     def signature(self) -> str:
         return self.display or self.name
+
+
+@dataclass(frozen=True)
+class Partner:
+    """A service owner outside the helpdesk ([partners]; SOP step 4): LKPP, the server team, …"""
+
+    name: str  # the handle staff write after #teruskan, lower-case
+    label: str  # how our mail addresses them ("Helpdesk LKPP"); the name when empty
+    emails: tuple[str, ...]  # one or more addresses, lower-case
+    note: str = ""  # what they handle (the error reply and the help list it)
+
+    @property
+    def title(self) -> str:
+        return self.label or self.name
+
+
+@dataclass(frozen=True)
+class Forward:
+    """One #teruskan of a ticket to a partner, as the decision sees it (store: partner_forwards)."""
+
+    partner: str  # Partner.name
+    at: datetime
+    answered_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -70,6 +95,24 @@ class Desk:
     # [filter]: upstream verdict headers we believe, and the domains whose links are no spam sign
     trust_spam_headers: tuple[str, ...] = ()
     trusted_link_domains: tuple[str, ...] = ()
+    # [partners] (issue 19): the other service owners, when one is reminded, whether their time pauses
+    partners: tuple[Partner, ...] = ()
+    partner_remind_after: timedelta = timedelta(days=1)
+    pause_for_partners: bool = False
+
+    def partner(self, name: str) -> Partner | None:
+        """A partner by name, case-insensitively."""
+        wanted = name.strip().lower()
+        return next((p for p in self.partners if p.name == wanted), None)
+
+    def partner_addresses(self, names: tuple[str, ...]) -> frozenset[str]:
+        """The addresses of the partners `names` (those a ticket was forwarded to)."""
+        return frozenset(e for p in self.partners if p.name in names for e in p.emails)
+
+    def partner_of(self, email: str, names: tuple[str, ...]) -> Partner | None:
+        """Which of the partners `names` has the address `email`."""
+        email = email.strip().lower()
+        return next((p for p in self.partners if p.name in names and email in p.emails), None)
 
     def find(self, name_or_email: str) -> Person | None:
         """A staff member or coordinator by name or address, case-insensitively."""
@@ -111,6 +154,13 @@ class TicketSnapshot:
     first_response_at: datetime | None
     last_in_message_id: str
     merged_into: int | None = None  # the number of the ticket this one was merged into (#gabung)
+    waiting_on: str | None = None  # the partner whose answer the ticket waits for (#teruskan)
+    forwards: tuple[Forward, ...] = ()  # every #teruskan of the ticket, oldest first
+
+    @property
+    def forwarded_to(self) -> tuple[str, ...]:
+        """The partners this ticket was forwarded to: only they may write on it as partners."""
+        return tuple(dict.fromkeys(f.partner for f in self.forwards))
 
     def changed(self, fields: dict[str, Any]) -> TicketSnapshot:
         return replace(self, **fields)
@@ -208,6 +258,22 @@ class Answer:
 
 
 @dataclass(frozen=True)
+class ForwardTo:
+    """#teruskan: record a forward of the ticket to `partner` (remind the assignee at `remind_at`)."""
+
+    partner: str
+    text: str
+    remind_at: datetime
+
+
+@dataclass(frozen=True)
+class PartnerAnswered:
+    """The partner answered: its open forwards of the ticket are answered (no reminder any more)."""
+
+    partner: str
+
+
+@dataclass(frozen=True)
 class MergeInto:
     """Move this ticket's messages, events and Cc into ticket `number` (the ticket's own fields and
     events are separate Change/Event effects)."""
@@ -215,7 +281,8 @@ class MergeInto:
     number: int
 
 
-Effect = OpenTicket | Record | Keep | Change | Event | Send | Answer | MergeInto
+Effect = (OpenTicket | Record | Keep | Change | Event | Send | Answer | MergeInto
+          | ForwardTo | PartnerAnswered)
 
 
 @dataclass(frozen=True)

@@ -90,10 +90,13 @@ def role(
     authserv_id: str,
     reporter: str = "",
     cc: Collection[str] = (),
+    partners: Collection[str] = (),
 ) -> Role:
     """Who wrote `mail`, for a ticket with this `reporter` and `cc` (none: a new report).
 
     A staff or coordinator address whose mail fails authentication is UNVERIFIED: it steers nothing.
+    `partners`: the addresses of the partners the ticket was forwarded to (#teruskan); only they are
+    PARTNER, and a partner never steers (staff, reporter and Cc come first).
     """
     email = (mail.sender.email if mail.sender else "").strip().lower()
     if email and email in {c.lower() for c in coordinators}:
@@ -104,6 +107,8 @@ def role(
         return Role.REPORTER
     elif email and email in cc:
         return Role.CC
+    elif email and email in {p.lower() for p in partners}:
+        return Role.PARTNER
     else:
         return Role.STRANGER
     if require_authenticated and not authenticated(mail, authserv_id):

@@ -20,6 +20,7 @@ reporter. #tutup sends its text in the closing mail instead of a relay.
 | #gabung LPSE#N     | messages, events, Cc move to N; this one     | to the reporter and Cc: use LPSE#N    |
 |                    |   -> closed, merged_into N; an event on both |   from now on (once: a merged ticket  |
 |                    |                                              |   cannot be merged again)             |
+| #teruskan NAME     | waiting_on NAME (core/partners.py)           | the ticket to partner NAME            |
 | #daftar / #list    | nothing                                      | the open tickets to the sender        |
 | #bantuan / #help   | nothing                                      | the help mail to the sender           |
 | a bad tag line, or | nothing                                      | error reply to the sender only        |
@@ -48,6 +49,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from mailticket.core import partners
 from mailticket.core.commands import is_internal, parse_commands, strip_tag_lines
 from mailticket.core.draft import RECENT_MESSAGES, Draft
 from mailticket.core.effects import Answer, Arrival, Decision, Desk, Keep, MergeInto, Record, Send
@@ -82,7 +84,7 @@ def read_reply(mail: Mail, desk: Desk) -> StaffText:
     text = new_text(mail.plain, mail.html)
     people = (*desk.members, *desk.coordinators)
     names = [p.name.lower() for p in people] + [p.email for p in people]
-    commands, errors = parse_commands(text, names)
+    commands, errors = parse_commands(text, names, tuple(p.name for p in desk.partners))
     return StaffText(tuple(commands), tuple(errors), strip_tag_lines(text).strip())
 
 
@@ -252,6 +254,11 @@ def _merge_errors(draft: Draft, reply: StaffText) -> tuple[CommandError, ...]:
     return tuple(errors)
 
 
+def _forward(draft: Draft, command: Command, reply: StaffText) -> None:
+    """#teruskan NAME [text]: to a service owner of [partners] (core/partners.py has its table)."""
+    partners.forward(draft, command, reply.body, any(c.name == "note" for c in reply.commands))
+
+
 def _list(draft: Draft, command: Command, reply: StaffText) -> None:
     draft.effects.append(_list_answer(draft.arrival))
 
@@ -327,3 +334,4 @@ COMMANDS: dict[str, Handler] = {
     "close": _close, "reopen": _reopen, "wait": _wait, "escalate": _escalate, "category": _category,
     "assign": _assign_to, "take": _take, "note": _note, "merge": _merge, "list": _list, "help": _help,
 }
+COMMANDS["forward"] = _forward  # issue 19: #teruskan

@@ -99,9 +99,12 @@ class Ticket(Base):
     rating: Mapped[int | None] = mapped_column(Integer)  # the reporter's survey answer, 1-4 (IKM)
     rating_comment: Mapped[str | None] = mapped_column(Text)  # words that came with the rating
     reminded_for_waiting: Mapped[datetime | None]  # the waiting_since the auto-close reminder was for
+    waiting_on: Mapped[str | None] = mapped_column(String(64))  # the partner it waits for (#teruskan)
 
     messages: Mapped[list[Message]] = relationship(back_populates="ticket", order_by="Message.id")
     events: Mapped[list[Event]] = relationship(back_populates="ticket", order_by="Event.id")
+    forwards: Mapped[list[PartnerForward]] = relationship(back_populates="ticket",
+                                                          order_by="PartnerForward.id")
 
     __table_args__ = (Index("ix_tickets_status_due", "status", "due_at"),)
 
@@ -178,6 +181,25 @@ class QuarantineEntry(Base):
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     released_at: Mapped[datetime | None]  # set when a retry went through
+
+
+class PartnerForward(Base):
+    """One #teruskan of a ticket to a partner of [partners]: when, by whom, what, and its answer.
+
+    `reminded_at` is set when the one reminder to the assignee went out (claimed like the SLA marks)."""
+
+    __tablename__ = "partner_forwards"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    partner: Mapped[str] = mapped_column(String(64), index=True)
+    at: Mapped[datetime]
+    by: Mapped[str] = mapped_column(String(320), default="")
+    text: Mapped[str] = mapped_column(Text, default="")
+    remind_at: Mapped[datetime] = mapped_column(index=True)
+    answered_at: Mapped[datetime | None]
+    reminded_at: Mapped[datetime | None]
+
+    ticket: Mapped[Ticket] = relationship(back_populates="forwards")
 
 
 class BlockedSender(Base):

@@ -153,6 +153,8 @@ class MaildirSource:
         self.source = f"maildir:{settings.path}"
         self.state = "maildir"
         self.last_ok: datetime | None = None
+        self.state_since: datetime | None = None
+        self.last_error = self.alert = ""
 
     def fetch_new(self, stop: threading.Event | None = None) -> int:
         kept = 0

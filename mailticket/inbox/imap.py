@@ -104,6 +104,10 @@ class ImapInbox:
         self.source = f"imap:{settings.username}@{settings.host}/{settings.folder}"
         self.state = "disconnected"
         self.last_ok: datetime | None = None
+        self.state_since: datetime | None = None  # when `state` last changed (status: "retrying since")
+        self.last_error = ""  # the last connection or login error, for status
+        self.alert = ""  # the server's last [ALERT] or [OVERQUOTA] text (Gmail: act in the web interface)
+        self.on_state: Callable[[], None] | None = None  # the daemon rewrites its status row (retries too)
         self._client: IMAPClient | None = None
         self._last_uid = 0
         self._uidvalidity = 0
@@ -182,6 +186,7 @@ class ImapInbox:
                 shutdown(client)
                 raise
             self._client, self._processed, self._tidy_needed = client, None, True
+            self._server_notes(client)
             where = self.settings
             self._set_state("connected", f"{where.host}:{where.port} ({where.security})")
         return self._client
@@ -193,21 +198,51 @@ class ImapInbox:
             self._set_state("disconnected", f"{type(reason).__name__}: {reason}")
 
     def _set_state(self, state: str, detail: str) -> None:
+        if state in ("failed", "disconnected"):
+            self.last_error = detail
         if state == self.state:
             return
-        self.state = state
+        self.state, self.state_since = state, self.clock.now()
+        self._tell()
         level = logging.INFO if state in ("connected", "closed") else logging.WARNING
         log.log(level, "stage=fetch source=%s state=%s %s", self.source, state, detail)
 
     def _log_retry(self, retry_state: RetryCallState) -> None:
         exc = retry_state.outcome.exception() if retry_state.outcome else None
         pause = retry_state.next_action.sleep if retry_state.next_action else 0
-        self.state = "retrying"
+        if self.state != "retrying":
+            self.state, self.state_since = "retrying", self.clock.now()
+        self.last_error = f"{type(exc).__name__}: {exc}"
+        self._note_alert(str(exc))
+        self._tell()
         log.warning("stage=fetch source=%s state=retrying in %.0fs (attempt %d): %s: %s", self.source, pause,
                     retry_state.attempt_number, type(exc).__name__, exc)
 
     def _ok(self) -> None:
         self.last_ok = self.clock.now()
+
+    def _tell(self) -> None:
+        if self.on_state is not None:
+            try:
+                self.on_state()
+            except Exception:  # noqa: BLE001 - status is best effort, never the fetch's failure
+                log.debug("on_state failed", exc_info=True)
+
+    def _server_notes(self, client: IMAPClient) -> None:
+        """Log and keep the server's [ALERT]/[OVERQUOTA] texts (RFC 3501 says a client must show ALERT)."""
+        untagged = getattr(getattr(client, "_imap", None), "untagged_responses", None) or {}
+        for kind in ("OK", "NO", "BAD", "BYE"):
+            for line in untagged.get(kind, ()):
+                self._note_alert(line.decode("utf-8", "replace") if isinstance(line, bytes) else str(line))
+
+    def _note_alert(self, text: str) -> None:
+        upper = text.upper()
+        if "[ALERT]" not in upper and "[OVERQUOTA]" not in upper:
+            return
+        text = " ".join(text.split())[:300]
+        if text != self.alert:
+            log.warning("stage=fetch source=%s server says: %s", self.source, text)
+        self.alert = text
 
     # -- fetch --------------------------------------------------------------------------------
 
@@ -223,6 +258,7 @@ class ImapInbox:
     def _fetch_once(self, stop: threading.Event) -> None:
         client = self._connected()
         selected = client.select_folder(self.settings.folder)
+        self._server_notes(client)
         uidvalidity = int(selected[b"UIDVALIDITY"])
         self._last_uid = self._start_uid(uidvalidity)
         self._uidvalidity = uidvalidity

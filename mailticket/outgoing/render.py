@@ -63,10 +63,14 @@ NEEDED += ("unverified.txt", "merged.txt", "list.txt", "help.txt")
 _SUBJECT_LABELS.update(unverified="E-mail Anda tidak terverifikasi", merged="Tiket digabung")
 # issue 18: the monthly report, the survey's scale note, the auto-close reminder and closing
 NEEDED += ("report.txt", "report.html", "survey_scale.txt", "reminder.txt", "autoclose.txt")
+# issue 19: #teruskan to a service owner, and the reminder when they stay silent
+NEEDED += ("partner.txt", "partner_reminder.txt")
+_SUBJECT_LABELS.update(partner="Mohon tindak lanjut", partner_reminder="Belum dijawab mitra")
 # notification events -> the subject's label; the template's first line says the same in a sentence
 NOTIFICATION_EVENTS = {"new": "Tiket baru", "reply": "Balasan pelapor", "reopened": "Dibuka kembali",
                        "other": "Pesan pihak lain", "colleague": "Sudah dijawab rekan",
                        "closed": "Ditutup rekan", "oversize": "Email terlalu besar"}
+NOTIFICATION_EVENTS["partner"] = "Jawaban mitra"  # issue 19: a partner answered (#teruskan)
 RECENT_MESSAGES = 3  # the last messages our mail to staff shows for context
 
 
@@ -297,6 +301,22 @@ class Renderer:
         return Rendered("help", clean_subject(f"Panduan petugas {self.helpdesk['name']}"),
                         self._template("help.txt").render(values))
 
+    def partner(self, *, ticket: TicketView, partner: str, text: str = "", report: str = "",
+                **attached: Any) -> Rendered:
+        """To a service owner (#teruskan): the report, the staff member's text; Reply-To the helpdesk.
+        `attached`: what `apply` says of the report's files left out by the cap."""
+        left_out = tuple(attached.get("attachments_left_out", ()))
+        return self._render("partner", ticket, partner=partner, text=text, report=report, left_out=left_out,
+                            cap=attached.get("attachments_cap") or 0)
+
+    def partner_reminder(self, *, ticket: TicketView, partner: str, name: str, emails: Sequence[str],
+                         at: datetime, text: str = "") -> Rendered:
+        """To the assignee (or every member): partner `name` has not answered a forward made `at`; the
+        mail carries a follow-up ready to send (to the partner's `emails`, the forward's subject)."""
+        forwarded = subject_line(ticket, _SUBJECT_LABELS["partner"])
+        return self._render("partner_reminder", ticket, partner=partner, partner_name=name,
+                            emails=", ".join(emails), at=at, text=text, forward_subject=forwarded)
+
     def survey_scale(self, *, ticket: TicketView, value: int) -> Rendered:
         """To a reporter whose survey answer was off the scale 1-4."""
         return self._render("survey_scale", ticket, value=value)
@@ -375,7 +395,7 @@ class TranscriptLine:
 _SENT_LABELS = {"relay": "balasan Anda ke pelapor", "closing": "pemberitahuan penutupan ke pelapor",
                 "escalation": "eskalasi ke koordinator", "assigned": "pemberitahuan tugas",
                 "merged": "pemberitahuan nomor tiket baru ke pelapor", "colleague": "salinan untuk rekan",
-                "closed": "salinan untuk rekan"}
+                "closed": "salinan untuk rekan", "partner": "tiket ke pengelola layanan lain"}
 _FIELD_LABELS = {"status": ("status", status_label), "category": ("kategori", lambda n: category_label(n)[0]),
                  "assignee": ("petugas", lambda a: a)}
 _STEP_DEFAULTS = {"note": "catatan internal disimpan", "escalate": "tiket dieskalasi ke koordinator"}

@@ -16,7 +16,7 @@ from sqlalchemy import Sequence as DbSequence
 from sqlalchemy import bindparam, case, func, select, text, update
 from sqlalchemy.orm import Session
 
-from mailticket.core.effects import TicketSnapshot
+from mailticket.core.effects import Forward, TicketSnapshot
 from mailticket.db import models
 from mailticket.store.dialect import insert as dialect_insert
 from mailticket.store.dialect import is_postgres
@@ -234,4 +234,42 @@ def snapshot(ticket: models.Ticket) -> TicketSnapshot:
         waiting_since=ticket.waiting_since, paused_seconds=ticket.paused_seconds or 0,
         first_response_at=ticket.first_response_at, last_in_message_id=ticket.last_in_message_id,
         merged_into=ticket.merged_into,
+        waiting_on=ticket.waiting_on, forwards=forwards_of(ticket),
     )
+
+
+# -- forwards to partners (#teruskan, issue 19) ------------------------------------------------------
+
+
+def forwards_of(ticket: models.Ticket) -> tuple[Forward, ...]:
+    """The ticket's forwards to partners as the decision layer sees them, oldest first."""
+    return tuple(Forward(f.partner, f.at, f.answered_at) for f in ticket.forwards)
+
+
+def add_forward(session: Session, ticket: models.Ticket, partner: str, at: datetime, by: str, text: str,
+                remind_at: datetime) -> models.PartnerForward:
+    row = models.PartnerForward(ticket=ticket, partner=partner, at=at, by=by, text=text, remind_at=remind_at)
+    session.add(row)
+    return row
+
+
+def answer_forwards(ticket: models.Ticket, partner: str, at: datetime) -> int:
+    """Mark the ticket's open forwards to `partner` answered at `at`; how many were open."""
+    open_ones = [f for f in ticket.forwards if f.partner == partner and f.answered_at is None]
+    for row in open_ones:
+        row.answered_at = at
+    return len(open_ones)
+
+
+def forwards_between(session: Session, start: datetime, end: datetime) -> list[models.PartnerForward]:
+    """Forwards made in [start, end), oldest first (monthly report), with their ticket numbers loaded."""
+    f = models.PartnerForward
+    stmt = select(f).where(f.at >= start, f.at < end).order_by(f.at)
+    return list(session.scalars(stmt))
+
+
+def forwards_touching(session: Session, since: datetime) -> list[models.PartnerForward]:
+    """Forwards still open, or made or answered since `since` (the digest's time with partners)."""
+    f = models.PartnerForward
+    stmt = select(f).where(f.answered_at.is_(None) | (f.at >= since) | (f.answered_at >= since))
+    return list(session.scalars(stmt))

@@ -7,16 +7,20 @@ reach). The service user is `nobody`; the unit file is checked by `systemd-analy
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
 import subprocess
 import sys
 import tempfile
+import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from mailticket.config import Inbox
 from tests.conftest import make_mail
 
 REPO = Path(__file__).resolve().parents[2]
@@ -141,3 +145,105 @@ def verify_unit(root: Path, mailticket: Path) -> None:
     proc = subprocess.run([analyze, "verify", str(unit)], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert "mailticket.service" not in proc.stderr, proc.stderr  # no complaint about our unit
+
+
+# -- status: what monitoring sees -----------------------------------------------------------------
+
+
+def status(config: Path, cwd: Path) -> tuple[int, dict, str]:
+    cmd = [sys.executable, "-m", "mailticket.cli", "--config", str(config), "status"]
+    text = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=30)
+    data = subprocess.run([*cmd, "--json"], cwd=cwd, capture_output=True, text=True, timeout=30)
+    assert data.stdout.strip(), data.stderr
+    return data.returncode, json.loads(data.stdout), text.stdout
+
+
+def test_status_running_then_stopped_cleanly_and_the_config_path(tmp_path):
+    from tests.integration.test_daemon import stop_daemon
+
+    for sub in ("new", "cur", "tmp"):
+        (tmp_path / "mail" / sub).mkdir(parents=True)
+    config = tmp_path / "mt.toml"
+    config.write_text('[database]\nurl = "sqlite:///mt.db"\n[inbox]\nkind = "maildir"\npath = "mail"\n'
+                      'poll_interval = "1s"\n[smtp]\nkind = "directory"\npath = "outbox"\n')
+    assert subprocess.run([sys.executable, "-m", "mailticket.cli", "--config", str(config), "db", "upgrade"],
+                          capture_output=True, timeout=60).returncode == 0
+    code, data, text = status(config, tmp_path)
+    assert code == 1 and data["problems"] == ["no daemon has reported yet"] and not data["healthy"]
+    assert f"config: {config}" in text and "PROBLEM: no daemon has reported yet" in text
+
+    proc = subprocess.Popen([sys.executable, "-m", "mailticket.cli", "--config", str(config), "run"],
+                            cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            code, data, text = status(config, tmp_path)
+            if data["daemons"]:
+                break
+            time.sleep(0.3)
+        assert code == 0, text
+        [daemon] = data["daemons"]
+        assert daemon["fresh"] and daemon["inbox_state"] == "maildir" and data["config"] == str(config)
+    finally:
+        stop_daemon(proc)
+    code, data, text = status(config, tmp_path)
+    assert code == 1 and data["daemons"] == []
+    assert "no daemon running: the last one" in data["problems"][0] and "stopped at" in text
+
+
+def test_status_during_an_imap_outage_says_retrying_since_with_the_error_and_exits_1(tmp_path, dovecot,
+                                                                                      imap_user, smtp_sink):
+    from tests.integration.test_daemon import start_daemon, stop_daemon, write_config
+
+    config = write_config(tmp_path, dovecot, imap_user, smtp_sink, poll="1s")
+    text = config.read_text()
+    assert text.count('poll_interval = "1s"') == 1
+    config.write_text(text.replace('poll_interval = "1s"', 'poll_interval = "1s"\nstall_alert = "3s"'))
+    proc = start_daemon(config, tmp_path)
+    try:
+        time.sleep(1.5)
+        code, data, _text = status(config, tmp_path)
+        assert code == 0 and data["daemons"][0]["inbox_state"] == "connected", data
+        dovecot.stop()
+        try:
+            deadline = time.monotonic() + 90  # Dovecot may keep an IDLE session a while
+            while time.monotonic() < deadline:
+                code, data, text = status(config, tmp_path)
+                if code == 1:
+                    break
+                time.sleep(0.5)
+            [daemon] = data["daemons"]
+            assert code == 1, json.dumps(data)
+            assert daemon["inbox_state"] in ("retrying", "disconnected", "failed") and daemon["inbox_since"]
+            assert daemon["inbox_error"] and "last error:" in text
+            assert f"since {daemon['inbox_since']}" in text
+            assert "no good fetch for longer than stall_alert (3s)" in data["problems"][0]
+        finally:
+            dovecot.start()
+    finally:
+        stop_daemon(proc)
+
+
+def test_an_imap_alert_is_kept_logged_and_shown():
+    from mailticket.cli.main import _status_text
+    from mailticket.inbox.imap import ImapInbox
+
+    class Clock:
+        def now(self):
+            return datetime.now(UTC)
+
+    inbox = ImapInbox(Inbox(username="helpdesk@gmail.com"), keep=None, load_checkpoint=None, clock=Clock())
+
+    class Fake:
+        class _imap:  # noqa: N801 - imaplib's attribute name
+            untagged_responses = {"OK": [b"[ALERT] Please log in via your web browser"],
+                                  "NO": [b"[OVERQUOTA] Mailbox is full"]}
+
+    inbox._server_notes(Fake())
+    assert inbox.alert == "[OVERQUOTA] Mailbox is full"
+    row = {"host": "h", "pid": 1, "inbox": inbox.source, "inbox_state": "connected", "last_fetch": None,
+           "last_send": None, "updated": "x", "inbox_alert": inbox.alert}
+    text = _status_text({"config": "c", "daemons": [row], "stopped": [], "outbox_queued": 0, "outbox_failed": 0,
+                         "pending": 0, "quarantined": 0, "tickets_open": 0, "sending_paused_until": None,
+                         "outbox_refused": [], "problems": []})
+    assert "the server says: [OVERQUOTA] Mailbox is full" in text
