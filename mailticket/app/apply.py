@@ -22,14 +22,14 @@ from mailticket.core.effects import (
     Change,
     Decision,
     Event,
+    ForwardTo,
     Keep,
     MergeInto,
     OpenTicket,
-    ForwardTo,
+    PartnerAnswered,
     Record,
     Send,
     TicketSnapshot,
-    PartnerAnswered,
 )
 from mailticket.db import models
 from mailticket.outgoing.outbox import queue
@@ -66,14 +66,14 @@ def store_effects(session: Session, ctx: Context, raw: models.RawMail, mail: Mai
             stored.new_events += 1
         elif isinstance(effect, MergeInto):
             _merge(session, ctx, stored, effect.number, mail, now)
-    return stored
-
-
         elif isinstance(effect, ForwardTo):  # issue 19: #teruskan
             tickets.add_forward(session, stored.ticket, effect.partner, now, mail.sender.email if mail.sender
                                 else "", effect.text, effect.remind_at)
         elif isinstance(effect, PartnerAnswered):
             tickets.answer_forwards(stored.ticket, effect.partner, now)
+    return stored
+
+
 def _merge(session: Session, ctx: Context, stored: Stored, number: int, mail: Mail, now: datetime) -> None:
     """#gabung: the decision checked the target; the events moved with the rest no longer count as new."""
     target = tickets.ticket_by_number(session, number)
@@ -123,6 +123,7 @@ TEMPLATES = {"ack": Renderer.ack, "notification": Renderer.notification, "relay"
              "survey_scale": Renderer.survey_scale}
 TEMPLATES.update(unverified=Renderer.unverified, merged=Renderer.merged)  # issue 14: #gabung, failed auth
 TEMPLATES.update(assigned=Renderer.assigned, transcript=Renderer.transcript)  # issue 14: assignment, feedback
+TEMPLATES.update(partner=Renderer.partner)  # issue 19: #teruskan to a service owner
 
 
 # mail about no ticket (#daftar, #bantuan, an unverified new mail)
@@ -132,7 +133,6 @@ ANSWERS = {"list": Renderer.ticket_list, "help": Renderer.help, "unverified": Re
 def _answer_values(ctx: Context, answer: Answer) -> dict:
     """What the templates of answers need besides the decision's values: ticket rows as views."""
     values = dict(answer.values)
-TEMPLATES.update(partner=Renderer.partner)  # issue 19: #teruskan to a service owner
     found = {}
     for name in ("mine", "unassigned"):
         if name in values:
@@ -152,7 +152,17 @@ def _render(ctx: Context, send: Send, stored: Stored) -> Rendered:
         values["recent"] = recent_messages(ticket, names_of(ctx, ticket), send.recent_messages, stored.raw_id)
         if send.kind != "notification":  # a notification shows the new text; the others the report too
             values["report"] = report_text(ticket)
+    if send.kind == "partner":  # the report and nothing else of the ticket: no notes, no staff mail
+        values["report"] = report_text(ticket, limit=20000)
     return TEMPLATES[send.kind](ctx.renderer, ticket=view(snap, ctx.settings.helpdesk.token_prefix), **values)
+
+
+def _report_raw_id(ticket: models.Ticket | None) -> int | None:
+    """The raw mail of the ticket's report (its first received message), whose files a partner gets."""
+    for message in ticket.messages if ticket is not None else ():
+        if message.direction == "in" and message.kind == "report":
+            return message.raw_id
+    return None
 
 
 def view(ticket: TicketSnapshot | models.Ticket, prefix: str) -> TicketView:
@@ -183,19 +193,9 @@ def names_of(ctx: Context, ticket: models.Ticket | None) -> dict[str, str]:
         names.setdefault(ticket.reporter, f"{ticket.reporter_name} <{ticket.reporter}>")
     return names
 
-    if send.kind == "partner":  # the report and nothing else of the ticket: no notes, no staff mail
-        values["report"] = report_text(ticket, limit=20000)
 
 def recent_messages(ticket: models.Ticket, names: dict[str, str], count: int,
                     skip_raw: int | None = None) -> list[MessageEntry]:
-def _report_raw_id(ticket: models.Ticket | None) -> int | None:
-    """The raw mail of the ticket's report (its first received message), whose files a partner gets."""
-    for message in ticket.messages if ticket is not None else ():
-        if message.direction == "in" and message.kind == "report":
-            return message.raw_id
-    return None
-
-
     """The ticket's last `count` messages written by people (not our own mail), the received one left out."""
     # a bare "#ambil" has no text to read: left out
     found = [m for m in ticket.messages

@@ -297,7 +297,7 @@ def _progress_printer() -> Callable[[int], None]:
 
 
 def cmd_tickets_list(args: argparse.Namespace) -> int:
-    from mailticket.cli.views import list_tickets, local_iso, remaining, table, ticket_json
+    from mailticket.cli.views import list_tickets, local_iso, remaining, status_text, table, ticket_json
     from mailticket.config import parse_duration
     from mailticket.db.session import transaction
     from mailticket.types import ticket_token
@@ -314,7 +314,7 @@ def cmd_tickets_list(args: argparse.Namespace) -> int:
         data = [ticket_json(t, prefix, tz, full=False) for t in tickets]
 
     def render() -> str:
-        rows = [[ticket_token(prefix, t.number), t.status, t.category + ("?" if t.needs_review else ""),
+        rows = [[ticket_token(prefix, t.number), status_text(t), t.category + ("?" if t.needs_review else ""),
                  t.reporter, (local_iso(t.created_at, tz) or "")[:16].replace("T", " "),
                  (local_iso(t.due_at, tz) or "")[:16].replace("T", " "), remaining(t, at), t.subject]
                 for t in tickets]
@@ -353,6 +353,10 @@ def _ticket_text(data: dict) -> str:
               + (f"  [{m['delivery']}]" if "delivery" in m else "")
               + "".join(f"  refused {r['recipient']}: {r['answer']}" for r in m.get("refused", ()))
               for m in data["messages"]]
+    if data.get("forwards"):  # #teruskan: the other service owners, and their answers
+        lines += ["", f"waiting on {data['waiting_on'] or '-'}; forwards:"]
+        lines += [f"  {f['at']}  {f['partner']:12} {f['by']}  answered {f['answered_at'] or '-'}  "
+                  f"{f['text'][:80]}" for f in data["forwards"]]
     lines += ["", "events:"]
     lines += [f"  {e['at']}  {e['type']:12} {e['by']}  {e['detail']}" for e in data["events"]]
     return "\n".join(lines)

@@ -34,11 +34,25 @@ def ticket_json(ticket: models.Ticket, prefix: str, tz: tzinfo, full: bool) -> d
         "first_response_at": local_iso(ticket.first_response_at, tz), "rating": ticket.rating,
     }
     data["merged_into"] = ticket_token(prefix, ticket.merged_into) if ticket.merged_into is not None else None
+    data["waiting_on"] = ticket.waiting_on  # the partner it waits for (#teruskan), or None
     if full:
         data["messages"] = [_message_json(m, tz) for m in ticket.messages]
         data["events"] = [{"at": local_iso(e.at, tz), "type": e.type, "by": e.by, "detail": e.detail}
                           for e in ticket.events]
+        data["forwards"] = [forward_json(f, tz) for f in ticket.forwards]
     return data
+
+
+def forward_json(forward: models.PartnerForward, tz: tzinfo) -> dict:
+    """One #teruskan: to which partner, when, by whom, the text, and when it was answered or reminded."""
+    return {"partner": forward.partner, "at": local_iso(forward.at, tz), "by": forward.by,
+            "text": forward.text, "answered_at": local_iso(forward.answered_at, tz),
+            "reminded_at": local_iso(forward.reminded_at, tz)}
+
+
+def status_text(ticket: models.Ticket) -> str:
+    """The status column of `tickets list`: "open>lkpp" while the ticket waits on a partner."""
+    return ticket.status + (f">{ticket.waiting_on}" if ticket.waiting_on else "")
 
 
 def _message_json(message: models.Message, tz: tzinfo) -> dict:
