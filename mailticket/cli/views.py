@@ -70,9 +70,10 @@ def _message_json(message: models.Message, tz: tzinfo) -> dict:
 
 
 def list_tickets(session: Session, status: str | None, category: str | None, *, now: datetime,
-                 overdue: bool = False, due_within: timedelta | None = None) -> list[models.Ticket]:
+                 overdue: bool = False, due_within: timedelta | None = None) -> list:
+    """Plain rows with every ticket column (attributes as on models.Ticket): no ORM objects to build."""
     t = models.Ticket
-    stmt = select(t).order_by(t.number)
+    stmt = select(*t.__table__.columns).order_by(t.number)
     if status:
         stmt = stmt.where(t.status == status)
     if category:
@@ -84,7 +85,7 @@ def list_tickets(session: Session, status: str | None, category: str | None, *, 
         stmt = stmt.where(t.status.in_(running), t.due_at.is_not(None), t.due_at <= limit)
     if overdue:
         stmt = stmt.where(t.due_at < now)
-    return list(session.scalars(stmt))
+    return list(session.execute(stmt))
 
 
 def remaining(ticket: models.Ticket, now: datetime) -> str:
@@ -107,18 +108,22 @@ def get_ticket(session: Session, number: int) -> models.Ticket | None:
     return session.scalars(stmt).first()
 
 
-def kept_mail(session: Session, kind: str | None) -> list[models.RawMail]:
-    """Received messages that opened no ticket (also those recorded on one as bounce/auto-reply)."""
-    stmt = select(models.RawMail).where(models.RawMail.kind.in_(KEPT_KINDS)).order_by(models.RawMail.id)
+def kept_mail(session: Session, kind: str | None) -> list:
+    """Received messages that opened no ticket (also those recorded on one as bounce/auto-reply): plain
+    rows of the columns kept_json shows, with the number of the ticket they are recorded on."""
+    raw, t = models.RawMail, models.Ticket
+    stmt = (select(raw.id, raw.kind, raw.reason, raw.sender, raw.subject, raw.message_id, raw.received_at,
+                   t.number.label("ticket_number"))
+            .outerjoin(t, t.id == raw.ticket_id).where(raw.kind.in_(KEPT_KINDS)).order_by(raw.id))
     if kind:
-        stmt = stmt.where(models.RawMail.kind == kind)
-    return list(session.scalars(stmt))
+        stmt = stmt.where(raw.kind == kind)
+    return list(session.execute(stmt))
 
 
 def kept_json(raw: models.RawMail, prefix: str, tz: tzinfo) -> dict:
     return {"id": raw.id, "kind": raw.kind, "why": raw.reason, "from": raw.sender, "subject": raw.subject,
             "message_id": raw.message_id, "received_at": local_iso(raw.received_at, tz),
-            "ticket": ticket_token(prefix, raw.ticket.number) if raw.ticket else None}
+            "ticket": ticket_token(prefix, raw.ticket_number) if raw.ticket_number is not None else None}
 
 
 def quarantine_json(entry: models.QuarantineEntry, raw: models.RawMail, tz: tzinfo) -> dict:
