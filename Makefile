@@ -25,6 +25,14 @@ demo: install
 	@echo; echo "== mailticket mail list  (kept, no ticket)"; cd $(DEMO) && $(MT) mail list
 	@echo; echo "== first acknowledgement in $(DEMO)/var/outbox:"
 	@$(PY) -m mailticket.cli.showmail "$$(ls -d $(DEMO)/var/outbox/*-ack.eml | head -1)"
+	@echo; echo "== the demo's files are in $(DEMO)/var: mail/ (the Maildir inbox), mailticket.db (SQLite),"
+	@echo "   outbox/ (every mail it sent, as .eml). Try next (mailticket is $(MT)):"
+	@echo "     cd $(DEMO) && mailticket tickets show LPSE#1   one ticket with its messages and events"
+	@echo "     mailticket tickets list --json                 the register as JSON"
+	@echo "     mailticket digest --preview                    the coordinators' daily digest"
+	@echo "     mailticket status                              health (exit 1 now: no daemon is running)"
+	@echo "     mailticket check                               what the daemon needs, checked"
+	@echo "   For real mail: README, \"Running under systemd\" and docs/operator.md."
 
 test: install
 	tests/servers/install.sh

@@ -152,7 +152,8 @@ class Scheduler:
         if recipients:
             queue(session, self.ctx.sender, rendered.outgoing(recipients), None, now)
         else:
-            log.warning("digest: no coordinators configured, nothing sent")
+            # a config choice (the embedded default has none), not a fault: INFO, not WARNING
+            log.info("digest: no coordinators configured ([staff] coordinators), nothing sent")
         log.info("stage=scheduler decision=digest day=%s recipients=%d", day, len(recipients))
         return rendered
 

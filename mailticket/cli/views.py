@@ -134,13 +134,17 @@ def quarantine_json(entry: models.QuarantineEntry, raw: models.RawMail, tz: tzin
 
 
 def table(rows: list[list[str]], headers: list[str]) -> str:
-    """A plain text table, columns as wide as their widest cell (capped)."""
+    """A plain text table, columns as wide as their widest cell (capped); a cut cell ends with "…"."""
     cells = [headers] + [[str(c) for c in row] for row in rows]
     widths = [min(48, max(len(row[i]) for row in cells)) for i in range(len(headers))]
-    lines = ["  ".join(cell[:w].ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+    lines = ["  ".join(_cut(cell, w).ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
              for row in cells]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
+
+
+def _cut(cell: str, width: int) -> str:
+    return cell if len(cell) <= width else cell[:width - 1] + "…"
 
 
 FRESH_MIN = timedelta(minutes=5)  # a daemon reported within max(3 x poll_interval, this): running

@@ -247,3 +247,21 @@ def test_an_imap_alert_is_kept_logged_and_shown():
                          "pending": 0, "quarantined": 0, "tickets_open": 0, "sending_paused_until": None,
                          "outbox_refused": [], "problems": []})
     assert "the server says: [OVERQUOTA] Mailbox is full" in text
+
+
+# -- make demo ------------------------------------------------------------------------------------
+
+
+def test_make_demo_reads_cleanly():
+    if not (REPO / ".venv" / "bin" / "mailticket").exists():
+        pytest.fail("make demo needs the checkout's .venv (make install)")
+    proc = subprocess.run(["make", "-s", "demo"], cwd=REPO, capture_output=True, text=True, timeout=300)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out
+    assert " WARNING " not in out and "Traceback" not in out
+    assert "…" in out  # long subjects are cut visibly
+    table = out.split("== mailticket tickets list", 1)[1]
+    created = re.search(r"LPSE#1 .*?(\d{4}-\d\d-\d\d \d\d:\d\d)", table).group(1)
+    logged = re.findall(r"^(\d{4}-\d\d-\d\d \d\d:\d\d):\d\d,\d+ INFO mailticket.pipeline", out, re.M)
+    assert logged and abs(int(logged[-1][11:13]) - int(created[11:13])) in (0, 1, 23), (logged[-1], created)
+    assert "the demo's files are in var/demo/var" in out and "mailticket tickets show LPSE#1" in out
