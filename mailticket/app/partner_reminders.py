@@ -1,4 +1,5 @@
-"""Partner reminders (shell): each tick, one reminder for each forward a partner left unanswered.
+"""Partner reminders (shell): each tick, one reminder for each forward a partner left unanswered; and
+the figures per partner that the digest and the monthly report show.
 
 The rule is core/partners.py (`needs_reminder`): a forward (#teruskan) not answered by its
 `remind_at` (`[partners] remind_after` on the SLA calendar), on a ticket still open, gets one mail
@@ -58,3 +59,22 @@ def _remind(session, ctx: Context, ticket: models.Ticket, row: models.PartnerFor
         queue(session, ctx.sender, rendered.outgoing(to, reply_to=ctx.desk.address), ticket, now)
     log.info("stage=scheduler token=%s decision=partner-reminder partner=%s", ctx.token(ticket.number),
              row.partner)
+
+
+# -- figures: the digest (last days, open forwards too) and the monthly report (forwards made in it) --
+
+
+def digest_figures(session, ctx: Context, since: datetime,
+                   now: datetime) -> tuple[partners.PartnerFigures, ...]:
+    """Per partner: forwards still open or made or answered since `since`."""
+    return partners.figures(_rows(tickets.forwards_touching(session, since)), now, ctx.desk.partners)
+
+
+def month_figures(session, ctx: Context, start: datetime,
+                  end: datetime) -> tuple[partners.PartnerFigures, ...]:
+    """Per partner: the forwards made within [start, end), their time counted up to `end`."""
+    return partners.figures(_rows(tickets.forwards_between(session, start, end)), end, ctx.desk.partners)
+
+
+def _rows(found) -> list[partners.ForwardRow]:
+    return [partners.ForwardRow(f.partner, f.ticket_id, f.at, f.answered_at) for f in found]

@@ -11,11 +11,13 @@ from __future__ import annotations
 import csv
 import io
 import logging
+from dataclasses import replace
 from datetime import datetime, time, timedelta
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
+from mailticket.app import partner_reminders
 from mailticket.app.context import Context
 from mailticket.core.report import CSV_HEADER, Month, MonthReport, ReportTicket, build_report, csv_rows
 from mailticket.db import models
@@ -45,9 +47,11 @@ def load_report(session: Session, ctx: Context, month: Month) -> MonthReport:
         due_at=r.due_at, closed_at=r.closed_at, first_response_at=r.first_response_at,
         paused=timedelta(seconds=r.paused_seconds or 0), escalated=r.escalated,
         reopens=reopens.get(r.id, 0), rating=r.rating) for r in rows]
-    return build_report(tickets, month, settings.calendar, settings.sla.targets, settings.sla.first_response,
-                        kept=_kept(session, month), quarantined=_quarantined(session, month),
-                        quarantine_waiting=_waiting(session))
+    report = build_report(tickets, month, settings.calendar, settings.sla.targets,
+                          settings.sla.first_response, kept=_kept(session, month),
+                          quarantined=_quarantined(session, month), quarantine_waiting=_waiting(session))
+    # issue 19: tickets per partner (#teruskan) and their median answer time
+    return replace(report, partners=partner_reminders.month_figures(session, ctx, month.start, month.end))
 
 
 def _reopens(session: Session, month: Month) -> dict[int, int]:

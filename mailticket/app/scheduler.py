@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import func, or_, select
@@ -173,6 +174,7 @@ class Scheduler:
                                       self.settings.sla.targets, calendar=self.settings.calendar,
                                       refused=_refused_since(session, now - timedelta(days=1)),
                                       health=_inbox_health(session, now), survey=self.settings.survey.enabled)
+        context = replace(context, partners=partner_reminders.digest_figures(session, self.ctx, since, now))
         return self.ctx.renderer.digest(context=context)
 
     def _digest_ticket(self, row) -> DigestTicket:

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, tzinfo
 from statistics import median
+from typing import Any
 
 from mailticket.core.sla import Calendar, clock_runs, working_time_between
 from mailticket.types import Status
@@ -126,6 +127,7 @@ class DigestContext:
     unrated_total: int = 0
     closed_in_window: int = 0  # closed within the statistics window
     unrated_in_window: int = 0  # of those, without a rating
+    partners: tuple[Any, ...] = ()  # core.partners.PartnerFigures of the window (#teruskan, issue 19)
 
 
 def build_digest(tickets: Sequence[DigestTicket], failed_deliveries: int, quarantined: int, now: datetime,

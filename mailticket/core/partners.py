@@ -27,7 +27,10 @@ open forward to the answer is added to its paused time when the last open forwar
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from statistics import median
 
 from mailticket.core import sla
 from mailticket.core.commands import partner_argument
@@ -38,6 +41,7 @@ from mailticket.core.effects import (
     Desk,
     Forward,
     ForwardTo,
+    Partner,
     PartnerAnswered,
     Record,
     TicketSnapshot,
@@ -112,9 +116,46 @@ def with_partners(desk: Desk, ticket: TicketSnapshot | None) -> tuple[str, ...]:
     return tuple(sorted(desk.partner_addresses(ticket.forwarded_to))) if ticket is not None else ()
 
 
-def time_with(forwards: tuple[Forward, ...], now: datetime) -> dict[str, timedelta]:
-    """Wall-clock time each partner held the ticket (an open forward counts up to `now`)."""
-    spent: dict[str, timedelta] = {}
-    for f in forwards:
-        spent[f.partner] = spent.get(f.partner, timedelta(0)) + ((f.answered_at or now) - f.at)
-    return spent
+# -- figures for the digest and the monthly report -----------------------------------------------
+
+
+@dataclass(frozen=True)
+class ForwardRow:
+    """A forward as the figures see it: which partner, which ticket, when sent and answered."""
+
+    partner: str
+    ticket: int
+    at: datetime
+    answered_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class PartnerFigures:
+    """One partner's share of the helpdesk's work: how often, how long, how fast it answered."""
+
+    name: str
+    label: str
+    forwards: int
+    tickets: int  # distinct tickets forwarded
+    answered: int
+    waiting: int  # forwards not answered yet
+    time_with: timedelta  # wall-clock time the tickets spent with the partner (open ones up to `until`)
+    median_answer: timedelta | None  # of the answered forwards
+
+
+def figures(rows: Iterable[ForwardRow], until: datetime,
+            known: Iterable[Partner] = ()) -> tuple[PartnerFigures, ...]:
+    """Per partner (most forwards first), from forwards made up to `until`."""
+    labels = {p.name: p.title for p in known}
+    by_partner: dict[str, list[ForwardRow]] = {}
+    for row in rows:
+        by_partner.setdefault(row.partner, []).append(row)
+    found = []
+    for name, group in by_partner.items():
+        answers = [r.answered_at - r.at for r in group if r.answered_at is not None]
+        spent = sum((min(r.answered_at or until, until) - r.at for r in group), timedelta(0))
+        found.append(PartnerFigures(
+            name, labels.get(name, name), len(group), len({r.ticket for r in group}), len(answers),
+            sum(r.answered_at is None for r in group), max(spent, timedelta(0)),
+            timedelta(seconds=median(a.total_seconds() for a in answers)) if answers else None))
+    return tuple(sorted(found, key=lambda f: (-f.forwards, f.name)))

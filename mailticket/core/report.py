@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, tzinfo
 from statistics import median
+from typing import Any
 
 from mailticket.core.sla import Calendar, working_time_between
 from mailticket.core.survey import Index, ikm
@@ -183,6 +184,7 @@ class MonthReport:
     quarantined: int  # messages quarantined within the month
     quarantine_waiting: int  # of all time, not yet released
     rows: tuple[Measured, ...] = field(repr=False, default=())  # the CSV: every ticket in scope
+    partners: tuple[Any, ...] = ()  # core.partners.PartnerFigures: forwards made in the month (issue 19)
 
 
 def build_report(tickets: Iterable[ReportTicket], month: Month, calendar: Calendar,

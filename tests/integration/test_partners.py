@@ -220,3 +220,19 @@ def test_pause_for_partners_stops_the_clock_until_the_answer(tmp_path):
     assert data["due_at"] is not None and data["due_at"] > due  # two office hours later
     [ticket] = query(desk, "SELECT paused_seconds FROM tickets")
     assert ticket["paused_seconds"] == 2 * 3600
+
+
+def test_digest_and_monthly_report_count_time_with_each_partner(tmp_path):
+    from mailticket.app.report import render_report
+    from mailticket.core.report import Month
+    from mailticket.db.session import transaction
+
+    desk, clock, app = forwarded_ticket(tmp_path)
+    clock.advance(timedelta(hours=3))
+    feed(app, desk, partner_answer("Sudah kami buka.", "Re: [LPSE#1] Akun SPSE terkunci"))
+    with transaction(app.factory) as session:
+        digest = app.scheduler.render_digest(session, clock.now()).text
+        _report, monthly = render_report(session, app.context, Month(2026, 11, app.settings.helpdesk.tz))
+    assert "Pengelola layanan lain" in digest
+    assert "- Helpdesk LKPP: 1 kali untuk 1 tiket, 0 belum dijawab; waktu di lkpp 3 jam" in digest
+    assert "- Helpdesk LKPP: 1 tiket (1 kali diteruskan), dijawab 1; median jawaban 3 jam" in monthly.text

@@ -26,6 +26,7 @@ from mailticket.core.effects import (
     Role,
     Send,
 )
+from mailticket.core.partners import ForwardRow
 from mailticket.core.sla import Calendar, parse_office_hours
 from mailticket.errors import ConfigError
 from mailticket.types import Status
@@ -220,10 +221,18 @@ def test_one_reminder_per_unanswered_forward_on_an_open_ticket():
     assert not partners.needs_reminder(due, None, None, Status.CLOSED, NOW)
 
 
-def test_time_with_each_partner():
-    forwards = (Forward("lkpp", NOW - timedelta(hours=5), NOW - timedelta(hours=2)),
-                Forward("lkpp", NOW - timedelta(hours=1)), Forward("server", NOW - timedelta(hours=2), NOW))
-    assert partners.time_with(forwards, NOW) == {"lkpp": timedelta(hours=4), "server": timedelta(hours=2)}
+def test_figures_per_partner_count_time_with_them_and_the_median_answer():
+    forwards = (ForwardRow("lkpp", 1, NOW - timedelta(hours=5), NOW - timedelta(hours=2)),
+                ForwardRow("lkpp", 2, NOW - timedelta(hours=1)),
+                ForwardRow("lkpp", 1, NOW - timedelta(hours=3), NOW - timedelta(hours=2)),
+                ForwardRow("server", 3, NOW - timedelta(hours=2), NOW))
+    lkpp, server = partners.figures(forwards, NOW, (LKPP, SERVER))
+    assert (lkpp.name, lkpp.label, lkpp.forwards, lkpp.tickets, lkpp.answered, lkpp.waiting) == (
+        "lkpp", "Helpdesk LKPP", 3, 2, 2, 1)
+    assert lkpp.time_with == timedelta(hours=5) and lkpp.median_answer == timedelta(hours=2)
+    assert (server.label, server.time_with, server.median_answer) == ("server", timedelta(hours=2),
+                                                                      timedelta(hours=2))
+    assert partners.figures((), NOW) == ()
 
 
 # -- config ----------------------------------------------------------------------------------------
