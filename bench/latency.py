@@ -6,12 +6,17 @@ them, appends N reports one by one and measures, per message, the time from APPE
 acknowledgement arriving at the sink; prints p50/p95/max. Then a backlog: M messages already in
 the folder, `mailticket run --once` from start to exit, msgs/s.
 
-usage: bench/latency.py [--n 200] [--backlog 2000]
+With --random-phase each message arrives after a random pause (0 to --max-phase seconds) after
+the previous acknowledgement, so arrivals fall at every phase of the daemon's cycle (just after a
+fetch, while IDLE is being re-entered, long after); without it they follow each other at once.
+
+usage: bench/latency.py [--n 200] [--backlog 2000] [--random-phase [--max-phase 12] [--seed 1]]
 """
 
 from __future__ import annotations
 
 import argparse
+import random
 import signal
 import statistics
 import subprocess
@@ -45,7 +50,9 @@ def percentile(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100)[int(q) - 1] if len(values) > 1 else values[0]
 
 
-def measure_latency(work: Path, dovecot: Dovecot, sink: SmtpSink, n: int) -> list[float]:
+def measure_latency(work: Path, dovecot: Dovecot, sink: SmtpSink, n: int,
+                    phases: random.Random | None = None, max_phase: float = 12.0,
+                    detail=None) -> list[float]:
     user, _ = dovecot.new_user("lat")
     cfg = config(work / "latency", dovecot, user, sink)
     log = open(cfg.parent / "daemon.log", "w")  # noqa: SIM115 - closed with the daemon below
@@ -56,6 +63,8 @@ def measure_latency(work: Path, dovecot: Dovecot, sink: SmtpSink, n: int) -> lis
     latencies = []
     try:
         for i in range(n):
+            pause = phases.uniform(0.0, max_phase) if phases is not None else 0.0
+            time.sleep(pause)
             before = len(sink.messages)
             start = time.perf_counter()
             client.append("INBOX", report(i))
@@ -64,6 +73,8 @@ def measure_latency(work: Path, dovecot: Dovecot, sink: SmtpSink, n: int) -> lis
                     raise SystemExit(f"no acknowledgement for message {i} within 10 s")
                 time.sleep(0.002)
             latencies.append(time.perf_counter() - start)
+            if detail is not None:
+                detail.write(f"{i},{pause:.3f},{latencies[-1]:.3f}\n")
     finally:
         client.logout()
         proc.send_signal(signal.SIGTERM)
@@ -93,6 +104,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=200)
     ap.add_argument("--backlog", type=int, default=2000)
+    ap.add_argument("--random-phase", action="store_true",
+                    help="pause 0..--max-phase s (uniform) before each APPEND: arrivals at any phase")
+    ap.add_argument("--max-phase", type=float, default=12.0)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--csv", type=Path, help="write message,pause_s,latency_s per message to this file")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="mt-latency-"))
     (work / "latency").mkdir()
@@ -102,8 +118,15 @@ def main() -> None:
     dovecot.start()
     sink.start()
     try:
-        lat = measure_latency(work, dovecot, sink, args.n)
-        print(f"latency APPEND -> ack at the SMTP server, {len(lat)} messages: "
+        phases = random.Random(args.seed) if args.random_phase else None
+        detail = open(args.csv, "w") if args.csv else None  # noqa: SIM115 - closed below
+        try:
+            lat = measure_latency(work, dovecot, sink, args.n, phases, args.max_phase, detail)
+        finally:
+            if detail is not None:
+                detail.close()
+        how = f", random phase 0-{args.max_phase:g} s (seed {args.seed})" if phases else ""
+        print(f"latency APPEND -> ack at the SMTP server, {len(lat)} messages{how}: "
               f"p50 {statistics.median(lat):.3f} s, p95 {percentile(lat, 95):.3f} s, max {max(lat):.3f} s")
         if args.backlog:
             wall = measure_backlog(work, dovecot, sink, args.backlog)
