@@ -33,6 +33,9 @@ PORTS_HINT = {"imap": "IMAP ports: 993 = ssl, 143 = starttls (or none)",
               "smtp": "SMTP ports: 465 = ssl, 587 = starttls (or none on a trusted relay)"}
 GMAIL_LOGIN_HINT = ("Gmail refuses the normal account password: turn on 2-step verification and create an "
                     "app password (https://myaccount.google.com/apppasswords), or use OAuth2")
+OAUTH2_HINT = ("the server refused the OAuth2 access token: run {section}.oauth2_token_command by hand; it "
+               "must print a fresh token for this username with the scope https://mail.google.com/ "
+               "(docs/operator.md, OAuth2 for Gmail)")
 GMAIL_IMAP_HINT = "Gmail: IMAP must be enabled (Settings > See all settings > Forwarding and POP/IMAP)"
 
 
@@ -318,6 +321,8 @@ def check_imap(inbox: Inbox, report: Report, ssl_context: ssl.SSLContext | None,
 def imap_login(client: IMAPClient, inbox: Inbox, report: Report) -> bool:
     hints = login_hints("imap", inbox.host, inbox.username)
     provider = token_provider(inbox.oauth2_token_command, inbox.oauth2_token_file)
+    if provider is not None:
+        hints = [OAUTH2_HINT.format(section="inbox")]
     if not inbox.username or not (inbox.password or provider):
         report.bad("imap: inbox.username and a password are needed "
                    "(inbox.password or MAILTICKET_IMAP_PASSWORD, or inbox.oauth2_token_command)", *hints[1:])
@@ -388,6 +393,8 @@ async def smtp_login(client: aiosmtplib.SMTP, smtp: Smtp, report: Report) -> Non
             report.good("smtp: no smtp.username: sending without login")
         return
     provider = token_provider(smtp.oauth2_token_command, smtp.oauth2_token_file)
+    if provider is not None:
+        hints = [OAUTH2_HINT.format(section="smtp")]
     if not smtp.password and provider is None:
         report.bad("smtp: no password (smtp.password or MAILTICKET_SMTP_PASSWORD, "
                    "or smtp.oauth2_token_command)", *hints[1:])

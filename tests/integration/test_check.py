@@ -246,6 +246,7 @@ def test_smtp_with_an_oauth2_token_command_logs_in_with_the_token(smtp_sink_fact
     token.write_text("expired\n")
     ok, lines = check(settings(tmp_path, {"kind": "maildir", "path": "m", "create": True}, smtp_table))
     assert not ok and "FAIL  smtp: authentication failed for helpdesk: 535" in text(lines)
+    assert "hint: the server refused the OAuth2 access token" in text(lines) and "MAILTICKET_SMTP_PASSWORD" not in text(lines)
 
 
 def test_warnings_plain_password_to_a_remote_host_and_a_gmail_folder_that_is_not_inbox():
