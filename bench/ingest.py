@@ -63,6 +63,7 @@ path = "outbox"
 [inbox]
 kind = "maildir"
 path = "mail"
+create = true
 """
 
 

@@ -265,3 +265,23 @@ def test_make_demo_reads_cleanly():
     logged = re.findall(r"^(\d{4}-\d\d-\d\d \d\d:\d\d):\d\d,\d+ INFO mailticket.pipeline", out, re.M)
     assert logged and abs(int(logged[-1][11:13]) - int(created[11:13])) in (0, 1, 23), (logged[-1], created)
     assert "the demo's files are in var/demo/var" in out and "mailticket tickets show LPSE#1" in out
+
+
+# -- which config is in use -----------------------------------------------------------------------
+
+
+def test_the_embedded_default_is_announced_on_stderr(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "MAILTICKET_CONFIG"}
+    proc = subprocess.run([sys.executable, "-m", "mailticket.cli", "tickets", "list"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert (f"mailticket: no config found (--config, $MAILTICKET_CONFIG, ./config/mailticket.toml); using the "
+            f"embedded default in {tmp_path}/var (database sqlite:///{tmp_path}/var/mailticket.db)") in proc.stderr
+    proc = subprocess.run([sys.executable, "-m", "mailticket.cli", "status"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.stdout.startswith("config: <embedded default>") and "no config found" in proc.stderr
+    config = tmp_path / "mt.toml"
+    config.write_text('[database]\nurl = "sqlite:///other.db"\n')
+    proc = subprocess.run([sys.executable, "-m", "mailticket.cli", "tickets", "list"], cwd=tmp_path,
+                          env={**env, "MAILTICKET_CONFIG": str(config)}, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and "no config found" not in proc.stderr
