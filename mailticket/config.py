@@ -40,6 +40,9 @@ _SLA_KEYS.add("pause_for_partners")  # issue 19
 _FIRST_RESPONSE = "30m"  # the seed's staff path: 5 + 5 + 10 + 5 + 5 minutes
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(B|KB|MB|GB|KiB|MiB|GiB)\s*$", re.IGNORECASE)
+_SIZE_UNITS = {"b": 1, "kb": 1024, "mb": 1024 ** 2, "gb": 1024 ** 3,
+               "kib": 1024, "mib": 1024 ** 2, "gib": 1024 ** 3}
 
 
 @dataclass(frozen=True)
@@ -52,7 +55,8 @@ class Helpdesk:
     secret: str = ""  # keys our Message-IDs; generated once into the database when empty
     max_message_size: int = 25 * 1024 * 1024
     reopen_window: timedelta = timedelta(days=7)  # a reporter's reply to a closed ticket reopens it
-    max_acks_per_hour: int = 5  # per sender: two auto-responders can never ping-pong for long
+    max_acks_per_hour: int = 5  # per address acked: two auto-responders can never ping-pong for long
+    max_tickets_per_hour: int = 20  # new tickets per sender and hour; beyond: kept as `flood`
 
     @property
     def tz(self) -> ZoneInfo:
@@ -152,6 +156,14 @@ class Filter:
 
 
 @dataclass(frozen=True)
+class MailOptions:
+    """[mail]: what our mail to staff carries."""
+
+    forward_attachments: int = 10 * 1024 * 1024  # bytes of the reporter's files one notification carries
+    max_per_address_per_hour: int = 10  # mails one ticket sends one address an hour; beyond: held
+
+
+@dataclass(frozen=True)
 class Partners:
     """[partners]: the other service owners (#teruskan), and when the assignee is reminded of a silent one."""
 
@@ -178,6 +190,7 @@ class Settings:
     survey: Survey = Survey()
     report: Report = Report()
     filter: Filter = Filter()
+    mail: MailOptions = MailOptions()
     partners: Partners = Partners()
 
 
@@ -187,6 +200,14 @@ def parse_duration(text: str) -> timedelta:
     if not match:
         raise ValueError(f"not a duration with a unit (s, m, h, d, w): {text!r}")
     return timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2)])
+
+
+def parse_size(text: str) -> int:
+    """'10MB', '500 KB', '1.5GB' -> bytes (KB = 1024 bytes, as the mail shows sizes); ValueError otherwise."""
+    match = _SIZE.match(str(text))
+    if not match:
+        raise ValueError(f"not a size with a unit (B, KB, MB, GB): {text!r}")
+    return int(float(match.group(1)) * _SIZE_UNITS[match.group(2).lower()])
 
 
 def find_config(explicit: str | None, cwd: Path | None = None) -> Path | None:
@@ -276,7 +297,7 @@ def _people(reader: _Reader, key: str) -> tuple[Person, ...]:
 def _helpdesk(data: dict, source: str) -> Helpdesk:
     r = _Reader(source, data, "helpdesk", {"name", "address", "token_prefix", "first_number",
                                             "timezone", "secret", "max_message_size", "reopen_window",
-                                            "max_acks_per_hour"})
+                                            "max_acks_per_hour", "max_tickets_per_hour"})
     helpdesk = Helpdesk(
         name=r.get("name", str, Helpdesk.name),
         address=r.get("address", str, Helpdesk.address).strip().lower(),
@@ -287,6 +308,7 @@ def _helpdesk(data: dict, source: str) -> Helpdesk:
         max_message_size=r.get("max_message_size", int, Helpdesk.max_message_size),
         reopen_window=r.duration("reopen_window", "7d"),
         max_acks_per_hour=r.get("max_acks_per_hour", int, Helpdesk.max_acks_per_hour),
+        max_tickets_per_hour=r.get("max_tickets_per_hour", int, Helpdesk.max_tickets_per_hour),
     )
     if "@" not in helpdesk.address:
         raise ConfigError(r.where("address"), "must be an e-mail address")
@@ -416,7 +438,7 @@ def build(data: dict[str, Any], source: str, base: Path) -> Settings:
     """Settings from parsed TOML; relative paths are taken relative to `base`."""
     _Reader(source, data, "", {"helpdesk", "database", "inbox", "smtp", "staff", "sla",
                                "escalation", "digest", "classifier", "templates", "survey", "report",
-                               "filter", "partners"})
+                               "filter", "mail", "partners"})
     database = _Reader(source, data, "database", {"url"})
     escalation = _Reader(source, data, "escalation", {"at"})
     digest = _Reader(source, data, "digest", {"time"})
@@ -448,6 +470,7 @@ def build(data: dict[str, Any], source: str, base: Path) -> Settings:
         survey=(survey_report := _survey_report(data, source))[0],
         report=survey_report[1],
         filter=_filter(data, source),
+        mail=_mail(data, source),
         partners=_partners(data, source),
     )
 
@@ -487,6 +510,18 @@ def _partner(r: _Reader, key: str, row: Any, taken: set[str]) -> Partner:
     addresses = tuple(dict.fromkeys(e.strip().lower() for e in emails))
     return Partner(name.lower(), " ".join(row.get("label", "").split()), addresses,
                    " ".join(row.get("note", "").split()))
+
+
+def _mail(data: dict, source: str) -> MailOptions:
+    r = _Reader(source, data, "mail", {"forward_attachments", "max_per_address_per_hour"})
+    try:
+        cap = parse_size(r.get("forward_attachments", str, "10MB"))
+    except ValueError as exc:
+        raise ConfigError(r.where("forward_attachments"), str(exc)) from None
+    limit = r.get("max_per_address_per_hour", int, MailOptions.max_per_address_per_hour)
+    if limit < 1:
+        raise ConfigError(r.where("max_per_address_per_hour"), "must be at least 1")
+    return MailOptions(forward_attachments=cap, max_per_address_per_hour=limit)
 
 
 def _filter(data: dict, source: str) -> Filter:

@@ -132,6 +132,17 @@ class CommandError:
 
 
 @dataclass(frozen=True)
+class AttachedFile:
+    """A file that goes with an outgoing mail: its bytes as received (or where they are), name and type."""
+
+    filename: str  # as parse names it (a base name, never a path)
+    content_type: str  # "type/subtype", lower-case
+    data: bytes = field(repr=False)  # megabytes, never in a log line; b"" when `ref` says where they are
+    charset: str = ""  # a text file's charset, as it was declared
+    ref: str = ""  # the file in a kept raw message (core.attachments.Ref): filled in when the mail is sent
+
+
+@dataclass(frozen=True)
 class Outgoing:
     """A mail to send, rendered, before it becomes MIME bytes."""
 
@@ -145,3 +156,4 @@ class Outgoing:
     references: tuple[str, ...] = ()
     reply_to: str = ""
     extra_headers: tuple[tuple[str, str], ...] = field(default_factory=tuple)
+    attachments: tuple[AttachedFile, ...] = ()  # files carried along (multipart/mixed)

@@ -16,9 +16,12 @@ from enum import Enum
 
 from sqlalchemy.orm import Session
 
+from mailticket.app import hold
 from mailticket.app.context import Context
+from mailticket.core import attachments, filerefs
 from mailticket.core.effects import (
     Answer,
+    Block,
     Change,
     Decision,
     Event,
@@ -34,8 +37,8 @@ from mailticket.core.effects import (
 from mailticket.db import models
 from mailticket.outgoing.outbox import queue
 from mailticket.outgoing.render import HistoryEntry, MessageEntry, Rendered, Renderer, TicketView
-from mailticket.store import rawmail, tickets
-from mailticket.types import Mail, ticket_token
+from mailticket.store import rawmail, tickets, trust
+from mailticket.types import AttachedFile, Mail, ticket_token
 
 
 @dataclass
@@ -66,6 +69,8 @@ def store_effects(session: Session, ctx: Context, raw: models.RawMail, mail: Mai
             stored.new_events += 1
         elif isinstance(effect, MergeInto):
             _merge(session, ctx, stored, effect.number, mail, now)
+        elif isinstance(effect, Block):
+            trust.block(session, effect.address, effect.why, mail.sender.email if mail.sender else "", now)
         elif isinstance(effect, ForwardTo):  # issue 19: #teruskan
             tickets.add_forward(session, stored.ticket, effect.partner, now, mail.sender.email if mail.sender
                                 else "", effect.text, effect.remind_at)
@@ -88,9 +93,13 @@ def _merge(session: Session, ctx: Context, stored: Stored, number: int, mail: Ma
 def queue_mail(session: Session, ctx: Context, decision: Decision, stored: Stored, now: datetime) -> None:
     for effect in decision.effects:
         if isinstance(effect, Send):
-            rendered = _render(ctx, effect, stored)
+            effect = hold.within_limit(session, ctx, effect, stored.ticket, now, view)  # per address an hour
+            if effect is None:
+                continue
+            files, said = _files(session, ctx, effect, stored)
+            rendered = _render(ctx, effect, stored, said)
             out = rendered.outgoing(effect.to, cc=effect.cc, in_reply_to=effect.in_reply_to,
-                                    references=effect.references, reply_to=effect.reply_to)
+                                    references=effect.references, reply_to=effect.reply_to, attachments=files)
             queue(session, ctx.sender, out, stored.ticket, now)
         elif isinstance(effect, Answer):
             values = {**dict(effect.values), **_answer_values(ctx, effect)}
@@ -128,6 +137,7 @@ TEMPLATES.update(partner=Renderer.partner)  # issue 19: #teruskan to a service o
 
 # mail about no ticket (#daftar, #bantuan, an unverified new mail)
 ANSWERS = {"list": Renderer.ticket_list, "help": Renderer.help, "unverified": Renderer.unverified_new}
+ANSWERS.update(flood=hold.flood_notice)  # issue 15: one summary an hour of a sender's flood
 
 
 def _answer_values(ctx: Context, answer: Answer) -> dict:
@@ -140,10 +150,31 @@ def _answer_values(ctx: Context, answer: Answer) -> dict:
     return found
 
 
-def _render(ctx: Context, send: Send, stored: Stored) -> Rendered:
+def _files(session: Session, ctx: Context, send: Send,
+           stored: Stored) -> tuple[tuple[AttachedFile, ...], dict[str, object]]:
+    """The received mail's files that go along with this mail (`Send.with_attachments`), and what the
+    mail says of those left out. The mail refers to them in their kept raw message (`filerefs`): they
+    are put in when it is delivered, and stored nowhere else."""
+    raw_id = _report_raw_id(stored.ticket) if send.kind == "partner" else stored.raw_id  # the report's files
+    if not send.with_attachments or raw_id is None:
+        return (), {}
+    rule = attachments.carry(send.kind)
+    cap = ctx.settings.mail.forward_attachments if rule.capped else None
+    carried, left_out = filerefs.refer(rawmail.raw_bytes(session, raw_id), raw_id, cap=cap,
+                                       drop_logos=rule.drop_logos)
+    if not left_out:
+        return tuple(carried), {}
+    source = ctx.settings.source
+    command = attachments.extract_command(ctx.token(stored.ticket.number),
+                                          "" if source.startswith("<") else source)
+    return tuple(carried), {"attachments_left_out": tuple(left_out), "attachments_cap": cap,
+                            "attachments_command": command}
+
+
+def _render(ctx: Context, send: Send, stored: Stored, said: dict[str, object] | None = None) -> Rendered:
     ticket = stored.ticket
     snap = replace(send.ticket, number=ticket.number) if send.ticket.number == 0 else send.ticket
-    values = dict(send.values)
+    values = {**dict(send.values), **(said or {})}
     if send.history_events is not None:
         events = ticket.events
         values["history"] = history(events[:len(events) - stored.new_events + send.history_events],

@@ -72,6 +72,7 @@ def desk_of(settings: Settings) -> Desk:
         default_category=Category(settings.default_category),
         trust_spam_headers=settings.filter.trust_spam_headers,
         trusted_link_domains=settings.filter.trusted_link_domains,
+        max_tickets_per_hour=helpdesk.max_tickets_per_hour,
         partners=settings.partners.members, partner_remind_after=settings.partners.remind_after,
         pause_for_partners=settings.sla.pause_for_partners,
     )

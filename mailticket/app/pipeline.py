@@ -29,13 +29,13 @@ from mailticket.app import apply, quarantine
 from mailticket.app.context import Context
 from mailticket.app.faults import is_transient
 from mailticket.core import classify, filter, forward, identity, parse, partners, staff, thread
-from mailticket.core.decide import decide, needs_classification
+from mailticket.core.decide import decide, needs_classification, reply_address
 from mailticket.core.effects import Arrival, Decision, Role
 from mailticket.db import models
 from mailticket.db.session import transaction
 from mailticket.errors import Quarantine
-from mailticket.store import rawmail, tickets
-from mailticket.types import Kind, Mail, Verdict
+from mailticket.store import rawmail, tickets, trust
+from mailticket.types import Kept, Kind, Mail, Verdict
 
 log = logging.getLogger("mailticket.pipeline")
 
@@ -89,6 +89,7 @@ class Work:
     reply: staff.StaffText | None = None
     decision: Decision | None = None
     stored: apply.Stored | None = None
+    force: Verdict | None = None  # `mail open ID`: a report after all (no filter, block or flood)
 
 
 def _parse(ctx: Context, session: Session, w: Work) -> None:
@@ -112,6 +113,9 @@ def _filter(ctx: Context, session: Session, w: Work) -> None:
         w.scan = replace(_scan(ctx, w), signs=signs)
         return classify.spam_reason(w.scan, ctx.rules)
 
+    if w.force is not None:
+        w.verdict = w.force
+        return
     w.verdict = filter.judge(w.mail, ctx.desk.own_addresses, spam_reason, ctx.desk.trust_spam_headers,
                              ctx.settings.staff.authserv_id)
 
@@ -132,6 +136,8 @@ def _thread(ctx: Context, session: Session, w: Work) -> None:
                              snapshot.reporter if snapshot else "", snapshot.cc if snapshot else (),
                              partners.with_partners(ctx.desk, snapshot))  # forwarded to them (#teruskan)
     w.arrival = Arrival(mail, verdict, w.now, snapshot, how, key.number, role, copy_of, w.oversize)
+    if report and not role.steers and w.force is None:  # staff addresses are never blocked
+        w.arrival = replace(w.arrival, blocked=trust.blocked_why(session, w.arrival.sender))
     if report and copy_of is None and role is not Role.STRANGER:
         w.arrival = replace(w.arrival, **_staff_lookups(ctx, session, w))
 
@@ -163,10 +169,19 @@ def _classify(ctx: Context, session: Session, w: Work) -> None:
     if not needs_classification(w.arrival):
         return
     scan = _scan(ctx, w)
-    opened = tickets.tickets_opened_since(session, w.arrival.sender, w.now - timedelta(hours=1))
+    hour_ago = w.now - timedelta(hours=1)
+    opened = tickets.tickets_opened_since(session, w.arrival.sender, hour_ago)
     category = classify.classify(scan, ctx.rules, ctx.desk.default_category)
     w.arrival = replace(w.arrival, classification=category, topics=classify.topics(scan, ctx.rules),
-                        opened_last_hour=opened)
+                        opened_last_hour=0 if w.force is not None else opened,
+                        from_failed_dmarc=identity.dmarc_failed(w.mail, ctx.settings.staff.authserv_id))
+    to = reply_address(w.arrival, ctx.desk)
+    if to:  # backscatter: acks are counted by the address they go to
+        acks = trust.mails_to_since(session, to, hour_ago, kind="ack")
+        w.arrival = replace(w.arrival, acks_to_last_hour=acks)
+    if w.arrival.opened_last_hour >= ctx.desk.max_tickets_per_hour:
+        flooded = trust.kept_since(session, Kept.FLOOD.value, w.arrival.sender, hour_ago)
+        w.arrival = replace(w.arrival, flooded_last_hour=flooded)
 
 
 def _commands(ctx: Context, session: Session, w: Work) -> None:
@@ -218,6 +233,7 @@ class Pipeline:
         self.failed_stage = ""  # the stage that raised, named by the loop in process_one
         self._maybe_copies: set[str] = set()
         self._small: dict[int, bytes] = {}  # bytes of the batch's small messages, until processed
+        self.forced: dict[int, Verdict] = {}  # raw id -> the verdict `mail open` gives it
 
     def process_pending(self, only: list[int] | None = None) -> list[Outcome]:
         """Process raw messages still pending (or just `only`), oldest first, batch by batch."""
@@ -295,6 +311,7 @@ class Pipeline:
         """Run STAGES over one message; the stage that raises is named in `failed_stage`."""
         w = Work(raw, self._small.pop(raw.id, None), raw.message_id in self._maybe_copies,
                  self.ctx.clock.now())
+        w.force = self.forced.get(raw.id)
         for name, stage in STAGES:
             try:
                 stage(self.ctx, session, w)

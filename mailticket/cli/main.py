@@ -49,6 +49,11 @@ def build_parser() -> argparse.ArgumentParser:
     ts.add_argument("token", metavar="TOKEN", help="LPSE#12 or 12")
     ts.add_argument("--json", action="store_true")
     ts.set_defaults(func=cmd_tickets_show)
+    at = sub.add_parser("attachments", help="a ticket's files: list them, or write them to a folder")
+    at.add_argument("token", metavar="TOKEN", help="LPSE#12 or 12")
+    at.add_argument("--out", metavar="DIR", help="write the files to DIR (made if missing), with safe names")
+    at.add_argument("--json", action="store_true")
+    at.set_defaults(func=cmd_attachments)
 
     mail = sub.add_parser("mail", help="kept messages that opened no ticket").add_subparsers(
         dest="action", required=True, metavar="ACTION")
@@ -92,7 +97,27 @@ def build_parser() -> argparse.ArgumentParser:
     db = sub.add_parser("db", help="database maintenance").add_subparsers(
         dest="action", required=True, metavar="ACTION")
     db.add_parser("upgrade", help="bring the schema up to date").set_defaults(func=cmd_db_upgrade)
+    _block_parsers(sub, mail)
     return parser
+
+
+def _block_parsers(sub, mail) -> None:
+    """`block add|remove|list` and `mail open ID` (issue 15; the work is in cli/block.py)."""
+    block = sub.add_parser("block", help="senders whose mail is kept as blocked").add_subparsers(
+        dest="action", required=True, metavar="ACTION")
+    ba = block.add_parser("add", help="block an address or @domain (never a staff address)")
+    ba.add_argument("entry", metavar="ADDRESS|@DOMAIN")
+    ba.add_argument("--why", default="", metavar="TEXT")
+    ba.set_defaults(func=cmd_block_add)
+    br = block.add_parser("remove", help="unblock an address or @domain")
+    br.add_argument("entry", metavar="ADDRESS|@DOMAIN")
+    br.set_defaults(func=cmd_block_remove)
+    bl = block.add_parser("list", help="the block list")
+    bl.add_argument("--json", action="store_true")
+    bl.set_defaults(func=cmd_block_list)
+    mo = mail.add_parser("open", help="turn a kept mail into a ticket after all, with its acknowledgement")
+    mo.add_argument("id", type=int, metavar="ID")
+    mo.set_defaults(func=cmd_mail_open)
 
 
 class HelpdeskTimeFormatter(logging.Formatter):
@@ -186,7 +211,11 @@ def app_for(args: argparse.Namespace):
 
 def worker_for(args: argparse.Namespace):
     """An App with its pipeline built (rules, templates); then all that start-up made is frozen out of
-    the garbage collector's walks: it lives as long as the process, and walking it cost ~5% of ingest."""
+    the garbage collector's walks: it lives as long as the process, and walking it cost ~5% of ingest.
+    Big buffers (mail with files) go back to the system when freed (app/memory.py)."""
+    from mailticket.app.memory import return_big_buffers
+
+    return_big_buffers()
     app = app_for(args)
     _ = app.pipeline
     gc.freeze()
@@ -342,6 +371,28 @@ def cmd_tickets_show(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_attachments(args: argparse.Namespace) -> int:
+    """Every file of every message of a ticket (cli/attachments.py); --out writes them."""
+    from mailticket.cli.attachments import command, table_rows
+    from mailticket.cli.views import get_ticket, table
+    from mailticket.db.session import transaction
+    from mailticket.types import ticket_token
+
+    settings, factory = database_for(args)
+    prefix = settings.helpdesk.token_prefix
+    number = parse_token(args.token, prefix)
+    with transaction(factory) as session:
+        ticket = get_ticket(session, number)
+        if ticket is None:
+            print(f"mailticket: no ticket {ticket_token(prefix, number)}", file=sys.stderr)
+            return EXIT_FAILURE
+        rows, lines = command(session, ticket, args.out)
+    if not rows:
+        lines = ["no attachments"]
+    emit(args, rows, lambda: "\n".join(lines) if lines else table(*table_rows(rows)))
+    return EXIT_OK
+
+
 def _ticket_text(data: dict) -> str:
     lines = [f"{data['token']}  {data['subject']}",
              f"status {data['status']}  category {data['category']} ({data['category_source']})"
@@ -352,6 +403,7 @@ def _ticket_text(data: dict) -> str:
     lines += [f"  {m['date']}  {m['direction']:3} {m['kind']:12} {m['from']} -> {', '.join(m['to'])}"
               + (f"  [{m['delivery']}]" if "delivery" in m else "")
               + "".join(f"  refused {r['recipient']}: {r['answer']}" for r in m.get("refused", ()))
+              + "".join(f"\n      file {a['filename']} ({a['size']} bytes)" for a in m.get("attachments", ()))
               for m in data["messages"]]
     if data.get("forwards"):  # #teruskan: the other service owners, and their answers
         lines += ["", f"waiting on {data['waiting_on'] or '-'}; forwards:"]
@@ -374,6 +426,50 @@ def cmd_mail_list(args: argparse.Namespace) -> int:
         [[d["id"], d["kind"], d["from"] or "", d["subject"] or "", d["ticket"] or "", d["why"] or ""]
          for d in data], ["ID", "KIND", "FROM", "SUBJECT", "TICKET", "WHY"]))
     return EXIT_OK
+
+
+def cmd_block_add(args: argparse.Namespace) -> int:
+    from mailticket.cli import block
+
+    settings, factory = database_for(args)
+    try:
+        print(block.add(factory, settings, args.entry, args.why, now()))
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    return EXIT_OK
+
+
+def cmd_block_remove(args: argparse.Namespace) -> int:
+    from mailticket.cli import block
+
+    _settings, factory = database_for(args)
+    removed, said = block.remove(factory, args.entry)
+    print(said)
+    return EXIT_OK if removed else EXIT_FAILURE
+
+
+def cmd_block_list(args: argparse.Namespace) -> int:
+    from mailticket.cli import block
+    from mailticket.cli.views import table
+
+    settings, factory = database_for(args)
+    data = block.listed(factory, settings)
+    emit(args, data, lambda: table([[d["address"], d["created_at"][:16], d["by"], d["why"]] for d in data],
+                                   ["ADDRESS", "SINCE", "BY", "WHY"]))
+    return EXIT_OK
+
+
+def cmd_mail_open(args: argparse.Namespace) -> int:
+    from mailticket.cli import block
+
+    if not hold_database(args):
+        return EXIT_FAILURE
+    try:
+        opened, said = block.open_kept(app_for(args), args.id)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    print(said)
+    return EXIT_OK if opened else EXIT_FAILURE
 
 
 def cmd_quarantine_list(args: argparse.Namespace) -> int:

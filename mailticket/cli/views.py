@@ -6,7 +6,7 @@ import json
 from datetime import datetime, timedelta, tzinfo
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, object_session, selectinload
 
 from mailticket.core.sla import CLOCK_STOPPED, clock_runs
 from mailticket.db import models
@@ -37,6 +37,7 @@ def ticket_json(ticket: models.Ticket, prefix: str, tz: tzinfo, full: bool) -> d
     data["waiting_on"] = ticket.waiting_on  # the partner it waits for (#teruskan), or None
     if full:
         data["messages"] = [_message_json(m, tz) for m in ticket.messages]
+        _add_attachments(ticket, data["messages"])
         data["events"] = [{"at": local_iso(e.at, tz), "type": e.type, "by": e.by, "detail": e.detail}
                           for e in ticket.events]
         data["forwards"] = [forward_json(f, tz) for f in ticket.forwards]
@@ -53,6 +54,16 @@ def forward_json(forward: models.PartnerForward, tz: tzinfo) -> dict:
 def status_text(ticket: models.Ticket) -> str:
     """The status column of `tickets list`: "open>lkpp" while the ticket waits on a partner."""
     return ticket.status + (f">{ticket.waiting_on}" if ticket.waiting_on else "")
+
+
+def _add_attachments(ticket: models.Ticket, messages: list[dict]) -> None:
+    """messages[].attachments: name, type, size and sha256 of each file (cli/attachments.py); only a
+    message whose header block allows files is read further."""
+    from mailticket.cli.attachments import listed
+
+    session = object_session(ticket)
+    for message, data in zip(ticket.messages, messages, strict=True):
+        data["attachments"] = [entry.as_json() for entry in listed(session, message)] if session else []
 
 
 def _message_json(message: models.Message, tz: tzinfo) -> dict:

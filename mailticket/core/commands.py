@@ -71,6 +71,8 @@ TAGS = (
     Tag("forward", ("teruskan", "forward"), PARTNER, "NAMA [teks]",
          "kirim tiket (laporan, lampiran, teks Anda) ke pengelola layanan lain NAMA dari [partners]; "
          "jawabannya masuk ke tiket, tidak diteruskan ke pelapor"),
+    Tag("spam", ("spam",), NO_ARG, "",
+         "tiket ditutup tanpa e-mail apa pun ke pengirim, dan pengirim diblokir (mailticket block list)"),
     Tag("list", ("daftar", "list"), NO_ARG, "",
          "(dalam e-mail baru tanpa token) daftar tiket terbuka Anda dan yang belum ditugaskan"),
     Tag("help", ("bantuan", "help"), NO_ARG, "", "kirimkan panduan tag perintah ini kepada Anda"),
@@ -128,6 +130,7 @@ _EXAMPLES = {
     "merge": ("#gabung LPSE#12", "tiket ini ditutup dan isinya pindah ke LPSE#12; pelapor diberi tahu"),
     "forward": ("#teruskan lkpp mohon dicek, akun penyedia terkunci setelah migrasi",
                 "LKPP menerima laporan, lampiran dan teks Anda; jawabannya masuk ke tiket ini"),
+    "spam": ("#spam", "tiket ditutup diam-diam dan pengirimnya diblokir; tidak ada e-mail ke pengirim"),
     "list": ("#daftar", "kirim sebagai e-mail baru ke alamat helpdesk, tanpa token di subjek"),
     "help": ("#bantuan", "e-mail ini"),
 }

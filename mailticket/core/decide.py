@@ -9,9 +9,19 @@ Who gets which mail, as a table (the rows are tested one by one in tests/unit/te
 | a second copy of a processed mail          | kept as `duplicate`   | none                               |
 | new report (no ticket)                     | `report`              | ack to the sender*; notification   |
 |                                            |                       |   to every staff member            |
-| follow-up by the reporter, a Cc or a       | `reply`               | notification to the assignee, else |
-|   stranger                                 |                       |   every staff member; waiting      |
+| follow-up by the reporter or a Cc          | `reply`               | notification to the assignee, else |
+|                                            |                       |   every staff member; waiting      |
 |                                            |                       |   resumes, recently closed reopens |
+| follow-up by a stranger (not reporter, Cc, | `third_party`         | notification (`other`) to the      |
+|   staff, coordinator)                      |                       |   assignee, else every member;     |
+|                                            |                       |   nothing else: no reopen, no      |
+|                                            |                       |   clock change, no ack             |
+| the reporter only thanks (core/thanks.py)  | `reply`; event        | none; the ticket stays closed      |
+|   or rates a closed ticket                 |   `thanks` / rating   |                                    |
+| mail from a blocked sender (not staff:     | kept as `blocked`     | none                               |
+|   staff addresses cannot be blocked)       |                       |                                    |
+| a new report from a sender who opened      | kept as `flood`       | the first one in the hour: one     |
+|   `max_tickets_per_hour` within the hour   |                       |   summary to every staff member    |
 | follow-up to a ticket closed too long ago  | a new ticket          | as a new report                    |
 | staff or coordinator reply                 | `staff_reply`/`note`  | see core/staff.py                  |
 | a partner's, on a ticket forwarded to it   | `partner`             | notification to the assignee, else |
@@ -28,8 +38,9 @@ Who gets which mail, as a table (the rows are tested one by one in tests/unit/te
 |                                            |   `forwarded_by`      |                                    |
 | new mail from staff, anything else         | `report`              | as a new report                    |
 
-* unless the sender has no address we may answer, or opened more than `max_acks_per_hour`
-  tickets within the hour.
+* to Reply-To, else From; never to Reply-To when the From failed DMARC (a forged From must not aim
+  our ack at a victim); none when that address has no address we may answer, or already got
+  `max_acks_per_hour` acks within the hour (counted by the address the ack goes to).
 
 What the staff notification says (`Draft.notify_staff`; its subject and first line name the event):
 
@@ -54,7 +65,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from mailticket.core import forward, partners, sla, staff, survey, workflow
+from mailticket.core import forward, partners, sla, staff, survey, thanks, workflow
 from mailticket.core.draft import Draft, registration_checklist
 from mailticket.core.effects import (
     Answer,
@@ -70,6 +81,7 @@ from mailticket.core.effects import (
     TicketSnapshot,
 )
 from mailticket.core.filter import is_unanswerable
+from mailticket.core.reply import new_text
 from mailticket.core.thread import strip_subject
 from mailticket.types import Category, Kept, Kind, Status, ticket_token
 
@@ -86,6 +98,8 @@ def decide(arrival: Arrival, desk: Desk, reply: staff.StaffText | None = None) -
         return Decision(Kept.DUPLICATE.value, (Keep(Kept.DUPLICATE.value, why),))
     if arrival.role is Role.UNVERIFIED:
         return unverified(arrival)
+    if arrival.blocked and not arrival.role.steers:  # staff addresses are never blocked
+        return Decision(Kept.BLOCKED.value, (Keep(Kept.BLOCKED.value, f"sender blocked: {arrival.blocked}"),))
     ticket = arrival.ticket
     if ticket is None:
         if arrival.role.steers:
@@ -147,8 +161,9 @@ def staff_new_mail(arrival: Arrival, desk: Desk, reply: staff.StaffText | None) 
     found = forward.forwarded(arrival.mail, arrival.attached_mail)
     if found is None:
         return open_ticket(arrival, desk)
+    # the forwarder's own counts must not stop the citizen's ack
     citizen = replace(arrival, mail=forward.as_report(arrival.mail, found), role=Role.STRANGER,
-                      opened_last_hour=0)  # the forwarder's own count must not stop the citizen's ack
+                      opened_last_hour=0, acks_to_last_hour=0)
     decision = open_ticket(citizen, desk)
     by = Event("forwarded_by", arrival.sender, found.note[:300])  # the forwarder's own words, if any
     effects = list(decision.effects)
@@ -164,6 +179,8 @@ def open_ticket(arrival: Arrival, desk: Desk, follows: TicketSnapshot | None = N
     verdict = arrival.classification
     if verdict is None:
         raise ValueError("a mail that opens a ticket must be classified first")
+    if arrival.opened_last_hour >= desk.max_tickets_per_hour and not arrival.role.steers:
+        return flood(arrival, desk)
     snapshot = new_snapshot(arrival, desk, verdict.category, verdict.source)
     draft = Draft(arrival, desk, snapshot.changed({"needs_review": verdict.needs_review}))  # weak rules too
     draft.effects.append(OpenTicket(draft.ticket))
@@ -204,8 +221,8 @@ def _acknowledge(draft: Draft) -> None:
     if not to:
         draft.event("ack-skipped", "the sender has no address we may answer", by="system")
         return
-    if arrival.opened_last_hour + 1 > desk.max_acks_per_hour:  # this ticket counts too
-        draft.event("ack-skipped", f"more than {desk.max_acks_per_hour} new tickets from this sender "
+    if arrival.acks_to_last_hour + 1 > desk.max_acks_per_hour:  # this ack counts too
+        draft.event("ack-skipped", f"{to} already got {desk.max_acks_per_hour} acknowledgements "
                     "within an hour", by="system")
         return
     limit = desk.max_message_size if arrival.oversize else 0
@@ -217,7 +234,8 @@ def _acknowledge(draft: Draft) -> None:
 def reply_address(arrival: Arrival, desk: Desk) -> str:
     """Where an answer to this mail goes; "" when we must not answer it."""
     mail = arrival.mail
-    for address in [a.email for a in mail.reply_to if a.email] + [arrival.sender]:
+    reply_to = [] if arrival.from_failed_dmarc else [a.email for a in mail.reply_to if a.email]
+    for address in reply_to + [arrival.sender]:
         if address and address not in desk.own_addresses and not is_unanswerable(address):
             return address
     return ""
@@ -230,11 +248,16 @@ def follow_up(arrival: Arrival, desk: Desk, ticket: TicketSnapshot) -> Decision:
     """A reporter's (or anyone's) message in a ticket's thread: record, resume, reopen, tell staff.
 
     The reporter's answer to the closing mail's survey (core/survey.py) is recorded as the ticket's
-    rating and never reopens it."""
+    rating and never reopens it, and neither does a reply that only thanks (core/thanks.py). A stranger
+    (`third_party`) changes nothing."""
+    if arrival.role is Role.STRANGER:
+        return third_party(arrival, desk, ticket)
     if ticket.status is Status.CLOSED and arrival.sender == ticket.reporter:
         rated = survey.answer(arrival, desk, ticket)
         if rated is not None:
             return rated
+        if not arrival.oversize and thanks.only_thanks(new_text(arrival.mail.plain, arrival.mail.html)):
+            return _thanked(arrival, desk, ticket)
     action = workflow.reporter_reply_action(ticket.status, ticket.closed_at, arrival.now, desk.reopen_window)
     if action == "new-ticket":
         return open_ticket(arrival, desk, follows=ticket)
@@ -247,6 +270,39 @@ def follow_up(arrival: Arrival, desk: Desk, ticket: TicketSnapshot) -> Decision:
         draft.change(last_in_message_id=arrival.mail.message_id or ticket.last_in_message_id)
     draft.notify_staff((ticket.assignee,) if ticket.assignee else desk.member_addresses)
     return draft.decision("reply")
+
+
+THIRD_PARTY = "third_party"  # messages[].kind of a stranger's mail on a ticket
+
+
+def third_party(arrival: Arrival, desk: Desk, ticket: TicketSnapshot) -> Decision:
+    """Someone who is not the reporter, a Cc, staff or a coordinator wrote in the ticket's thread:
+    recorded, staff are told; no reopen, no clock change, no mail to the sender."""
+    draft = Draft(arrival, desk, ticket)
+    draft.effects.append(Record(THIRD_PARTY, arrival.mail.text, f"stranger, matched by {arrival.how}"))
+    draft.event(THIRD_PARTY, f"matched by {arrival.how}", by=arrival.sender or "(unknown)")
+    draft.notify_staff((ticket.assignee,) if ticket.assignee else desk.member_addresses)
+    return draft.decision(THIRD_PARTY)
+
+
+def _thanked(arrival: Arrival, desk: Desk, ticket: TicketSnapshot) -> Decision:
+    """The reporter only thanks us for a closed ticket: recorded, the ticket stays closed, no mail."""
+    draft = Draft(arrival, desk, ticket)
+    draft.effects.append(Record("reply", arrival.mail.text, "thanks after close"))
+    draft.event("thanks", "the reporter thanked; the ticket stays closed", by=arrival.sender)
+    return draft.decision("thanks")
+
+
+def flood(arrival: Arrival, desk: Desk) -> Decision:
+    """A sender past `max_tickets_per_hour` new tickets: kept as `flood`; staff get one summary an hour."""
+    why = f"{arrival.opened_last_hour} new tickets from {arrival.sender} within an hour (limit " \
+          f"{desk.max_tickets_per_hour})"
+    effects: list = [Keep(Kept.FLOOD.value, why)]
+    if arrival.flooded_last_hour == 0 and desk.member_addresses:
+        values = (("sender", arrival.sender), ("limit", desk.max_tickets_per_hour),
+                  ("subject", arrival.mail.subject), ("now", arrival.now))
+        effects.append(Answer(Kept.FLOOD.value, desk.member_addresses, values))
+    return Decision(Kept.FLOOD.value, tuple(effects))
 
 
 def _wake(draft: Draft, action: str) -> None:

@@ -95,7 +95,8 @@ class Draft:
                   "size_limit": self.desk.max_message_size if arrival.oversize else 0,
                   "checklist": registration_checklist(arrival) if opens else None}
         self.send("notification", recipients, values=values, reply_to=self.desk.address,
-                  references=self.references(), recent_messages=0 if opens else RECENT_MESSAGES)
+                  references=self.references(), recent_messages=0 if opens else RECENT_MESSAGES,
+                  with_attachments=bool(mail.attachments))
 
     def notification_event(self) -> str:
         """What the received mail is, for staff: new, oversize, reopened, reply (the reporter's) or other."""

@@ -95,6 +95,7 @@ class Desk:
     # [filter]: upstream verdict headers we believe, and the domains whose links are no spam sign
     trust_spam_headers: tuple[str, ...] = ()
     trusted_link_domains: tuple[str, ...] = ()
+    max_tickets_per_hour: int = 20  # new tickets one sender may open an hour; beyond: kept as `flood`
     # [partners] (issue 19): the other service owners, when one is reminded, whether their time pauses
     partners: tuple[Partner, ...] = ()
     partner_remind_after: timedelta = timedelta(days=1)
@@ -191,6 +192,13 @@ class Arrival:
     open_tickets: tuple[TicketSnapshot, ...] | None = None
     merge_target: TicketSnapshot | None = None
     attached_mail: Mail | None = None
+    # Trust (issue 15): the block-list entry that matched the sender ("" none: why it was blocked);
+    # the From failed DMARC (then Reply-To is never answered); acks queued to the address an ack would
+    # go to within the last hour; mail of this sender kept as `flood` within the last hour.
+    blocked: str = ""
+    from_failed_dmarc: bool = False
+    acks_to_last_hour: int = 0
+    flooded_last_hour: int = 0
 
     @property
     def sender(self) -> str:
@@ -244,6 +252,7 @@ class Send:
     reply_to: str = ""
     history_events: int | None = None  # with the ticket's history up to this many of the new events
     recent_messages: int = 0  # with the report's text and this many of the ticket's last messages before it
+    with_attachments: bool = False  # the received mail's files go along (core.attachments.CARRY: which)
 
 
 @dataclass(frozen=True)
@@ -281,7 +290,15 @@ class MergeInto:
     number: int
 
 
-Effect = (OpenTicket | Record | Keep | Change | Event | Send | Answer | MergeInto
+@dataclass(frozen=True)
+class Block:
+    """Put `address` (or "@domain") on the block list: its later mail is kept as `blocked` (#spam)."""
+
+    address: str
+    why: str
+
+
+Effect = (OpenTicket | Record | Keep | Change | Event | Send | Answer | MergeInto | Block
           | ForwardTo | PartnerAnswered)
 
 

@@ -11,6 +11,9 @@ Date header; headers, addresses and bodies are decoded here (charsets by `decode
 `htmltext`), because mail-parser drops undeclared 8-bit characters, keeps unknown-charset
 encoded words undecoded, mixes the text of attached messages (bounces) into the body and
 names unnamed attachments randomly.
+
+A message over SLIM_ABOVE bytes is read without its big file bodies (`mime.slim`): the email
+package would hold a 20 MB attachment several times over; the files' sizes come from the bytes.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from mailparser.dates import parse_mail_date
 from mailparser.exceptions import MailParserError
 from mailparser.utils import get_addresses
 
+from mailticket.core import mime
 from mailticket.core.decode import decode_bytes, decode_header, fix_8bit, unfold
 from mailticket.core.htmltext import html_to_text
 from mailticket.errors import Quarantine
@@ -48,21 +52,31 @@ _FALLBACK_EXT = {
     "text/plain": ".txt",
     "text/html": ".html",
     "text/calendar": ".ics",
+    # inline images often come without a name; the name they get is what staff save them as
+    "image/png": ".png",
+    "image/jpeg": ".jpg",
+    "image/gif": ".gif",
+    "image/webp": ".webp",
+    "application/pdf": ".pdf",
 }
 _MAX_PARTS = 500  # a bound on hostile input; real mail has a handful
+SLIM_ABOVE = 1024 * 1024  # bytes: a bigger message is parsed without its big file bodies
 
 
 def parse(data: bytes) -> Mail:
     """Parse one raw message; `Quarantine` if it is not a mail at all."""
-    if not data.strip():
+    if not data or data.isspace():  # not data.strip(): that copies a 27 MB message
         raise Quarantine("parse", "empty message")
+    omitted: dict[str, int] = {}
+    if len(data) > SLIM_ABOVE:
+        data, omitted = mime.slim(data)
     message = _tree(data)
     headers = _headers(message)
     _check_is_mail(headers)
     first = {}
     for name, value in headers:
         first.setdefault(name, value)
-    texts, htmls, attachments = _bodies(message)
+    texts, htmls, attachments = _bodies(message, omitted)
     return Mail(
         message_id=_message_id(first.get("message-id", "")),
         subject=first.get("subject", ""),
@@ -218,7 +232,7 @@ def _sender(message: Message) -> Address | None:
 # --- bodies and attachments --------------------------------------------------------------
 
 
-def _bodies(message: Message) -> tuple[list[str], list[str], list[Attachment]]:
+def _bodies(message: Message, omitted: dict[str, int]) -> tuple[list[str], list[str], list[Attachment]]:
     texts: list[str] = []
     htmls: list[str] = []
     attachments: list[Attachment] = []
@@ -233,7 +247,7 @@ def _bodies(message: Message) -> tuple[list[str], list[str], list[Attachment]]:
         elif kind == "text/html":
             htmls.append(_part_text(part))
         else:
-            attachments.append(_attachment(part, len(attachments) + 1))
+            attachments.append(_attachment(part, len(attachments) + 1, omitted))
     return texts, htmls, attachments
 
 
@@ -257,16 +271,22 @@ def _part_text(part: Message) -> str:
     return decode_bytes(data, part.get_content_charset()).replace("\x00", "")
 
 
-def _attachment(part: Message, number: int) -> Attachment:
-    ctype = part.get_content_type().lower()
+def _attachment(part: Message, number: int, omitted: dict[str, int]) -> Attachment:
+    return Attachment(filename=attachment_name(part, number), content_type=part.get_content_type().lower(),
+                      size=_size(part, omitted))
+
+
+def attachment_name(part: Message, number: int) -> str:
+    """A file part's name: its own, made safe, else "attachment-N" (N: its place among the files)."""
     name = safe_filename(part.get_filename() or "")
-    if not name:
-        name = f"attachment-{number}{_FALLBACK_EXT.get(ctype, '')}"
-    return Attachment(filename=name, content_type=ctype, size=_size(part))
+    return name or f"attachment-{number}{_FALLBACK_EXT.get(part.get_content_type().lower(), '')}"
 
 
-def _size(part: Message) -> int:
+def _size(part: Message, omitted: dict[str, int]) -> int:
     if not part.is_multipart():
+        payload = part.get_payload()
+        if omitted and isinstance(payload, str) and payload.strip() in omitted:
+            return omitted[payload.strip()]  # a big body left out by mime.slim: its size, counted there
         data = part.get_payload(decode=True)
         return len(data) if isinstance(data, bytes) else 0
     # message/rfc822 and friends hold parsed messages: count their text as it arrived, without

@@ -20,6 +20,8 @@ reporter. #tutup sends its text in the closing mail instead of a relay.
 | #gabung LPSE#N     | messages, events, Cc move to N; this one     | to the reporter and Cc: use LPSE#N    |
 |                    |   -> closed, merged_into N; an event on both |   from now on (once: a merged ticket  |
 |                    |                                              |   cannot be merged again)             |
+| #spam              | -> closed; the reporter's address is blocked | none to the sender (internal-only)    |
+|                    |   (`Block`; staff addresses never are)       |                                       |
 | #teruskan NAME     | waiting_on NAME (core/partners.py)           | the ticket to partner NAME            |
 | #daftar / #list    | nothing                                      | the open tickets to the sender        |
 | #bantuan / #help   | nothing                                      | the help mail to the sender           |
@@ -52,7 +54,7 @@ from dataclasses import dataclass
 from mailticket.core import partners
 from mailticket.core.commands import is_internal, parse_commands, strip_tag_lines
 from mailticket.core.draft import RECENT_MESSAGES, Draft
-from mailticket.core.effects import Answer, Arrival, Decision, Desk, Keep, MergeInto, Record, Send
+from mailticket.core.effects import Answer, Arrival, Block, Decision, Desk, Keep, MergeInto, Record, Send
 from mailticket.core.filter import is_unanswerable
 from mailticket.core.reply import new_text
 from mailticket.types import Category, Command, CommandError, Mail, Status, ticket_token
@@ -118,14 +120,16 @@ def _relay(draft: Draft, body: str) -> None:
     draft.event("relay", body[:500])
 
 
-def _to_reporter(draft: Draft, kind: str, body: str) -> None:
+def _to_reporter(draft: Draft, kind: str, body: str, files: bool = True) -> None:
+    """`files`: the staff member's attachments go along (not with an internal note's closing)."""
     ticket = draft.ticket
     if not ticket.reporter or is_unanswerable(ticket.reporter):
         draft.event("relay-skipped", "the ticket has no reporter address we may answer")
         return
     last = ticket.last_in_message_id
     draft.send(kind, (ticket.reporter,), values={"body": body, "staff_name": staff_name(draft)},
-               cc=ticket.cc, in_reply_to=last, references=(last,) if last else ())
+               cc=ticket.cc, in_reply_to=last, references=(last,) if last else (),
+               with_attachments=files and bool(draft.arrival.mail.attachments))
     signature = _signature(draft)
     draft.copy_colleagues("closed" if kind == "closing" else "colleague", body, signature)
 
@@ -169,7 +173,7 @@ def _close(draft: Draft, command: Command, reply: StaffText) -> None:
         return
     draft.change(closed_at=draft.now, waiting_since=None)
     _answered(draft)
-    _to_reporter(draft, "closing", "" if reply.internal else reply.body)
+    _to_reporter(draft, "closing", "" if reply.internal else reply.body, files=not reply.internal)
 
 
 def _reopen(draft: Draft, command: Command, reply: StaffText) -> None:
@@ -254,6 +258,21 @@ def _merge_errors(draft: Draft, reply: StaffText) -> tuple[CommandError, ...]:
     return tuple(errors)
 
 
+def _spam(draft: Draft, command: Command, reply: StaffText) -> None:
+    """#spam: closed with no mail to the sender, whose address is blocked (never a staff address)."""
+    ticket = draft.ticket
+    if draft.status("close", "spam"):
+        draft.change(closed_at=draft.now, waiting_since=None)
+    address = ticket.reporter.strip().lower()
+    people = {a.lower() for a in (*draft.desk.member_addresses, *draft.desk.coordinator_addresses)}
+    if not address or address in people or address in draft.desk.own_addresses:
+        draft.event("block-skipped", f"{address or '(no address)'} is not blocked: staff or our own address")
+        return
+    draft.effects.append(Block(address, f"#spam on {ticket_token(draft.desk.prefix, ticket.number)} "
+                                        f"by {draft.who}"))
+    draft.event("blocked", address)
+
+
 def _forward(draft: Draft, command: Command, reply: StaffText) -> None:
     """#teruskan NAME [text]: to a service owner of [partners] (core/partners.py has its table)."""
     partners.forward(draft, command, reply.body, any(c.name == "note" for c in reply.commands))
@@ -333,5 +352,6 @@ Handler = Callable[[Draft, Command, StaffText], None]
 COMMANDS: dict[str, Handler] = {
     "close": _close, "reopen": _reopen, "wait": _wait, "escalate": _escalate, "category": _category,
     "assign": _assign_to, "take": _take, "note": _note, "merge": _merge, "list": _list, "help": _help,
+    "spam": _spam,
 }
 COMMANDS["forward"] = _forward  # issue 19: #teruskan

@@ -122,6 +122,7 @@ def batches(raws: Iterable[RawMail]) -> Iterator[list[RawMail]]:
     for raw in raws:
         batch.append(raw)
         size += len(raw.data)
+        del raw  # the batch holds it; once kept and cleared by the caller, nothing does
         if len(batch) >= BATCH_MESSAGES or size >= BATCH_BYTES:
             yield batch
             batch, size = [], 0
@@ -138,7 +139,9 @@ class PathSource:
     def keep_batches(self) -> Iterator[tuple[int, int]]:
         """Keep batch after batch; yields (read, new) after each commit, for the caller to process."""
         for batch in batches(read_paths(self.paths)):
-            yield len(batch), self.keep(batch, None)
+            read, new = len(batch), self.keep(batch, None)
+            batch.clear()  # kept: its bytes are not held while the caller processes them
+            yield read, new
 
 
 class MaildirSource:

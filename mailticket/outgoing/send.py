@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from mailticket.clock import Clock
 from mailticket.db import models
 from mailticket.db.session import transaction
+from mailticket.outgoing.fill import deliverable
 
 log = logging.getLogger("mailticket.send")
 CHUNK = 200  # rows per read and per SMTP connection
@@ -213,8 +214,14 @@ class _Chunk:
     def rows(self) -> list[models.Outbox]:
         with transaction(self.factory) as session:
             rows = list(session.scalars(_due(self.clock).limit(self.limit)))
-        self.count = len(rows)
+            self.count = len(rows)
+            rows, more = deliverable(session, rows, self.refuse)  # files put in (outgoing.fill)
+        if more:
+            self.count = self.limit  # cut before a mail with files: come back for the rest
         return rows
+
+    def refuse(self, row: models.Outbox, error: Exception) -> None:
+        self.settle(row, PermanentFailure(str(error)))
 
     def settle(self, row: models.Outbox, error: Exception | None) -> None:
         values = _settle(row, error, self.clock.now(), self.max_attempts, self.report)
@@ -261,23 +268,33 @@ class _Claims:
     def rows(self) -> Iterable[models.Outbox]:
         if self.per_row:
             return self._one_by_one()
-        rows = self._claim(self.limit)
-        self.count = len(rows)
+        rows, more = self._claim(self.limit)
+        self.count = self.limit if more else len(rows)  # cut before a mail with files: come back
         return rows
 
     def _one_by_one(self) -> Iterator[models.Outbox]:
         while self.count < self.limit:
-            claimed = self._claim(1)
+            claimed, more = self._claim(1)
             if not claimed:
+                if more:  # its file was gone: refused, and committed with the next claim
+                    self.count += 1
+                    continue
                 return
             self.count += 1
             yield claimed[0]  # settled (and committed) before the next is claimed
 
-    def _claim(self, limit: int) -> list[models.Outbox]:
+    def _claim(self, limit: int) -> tuple[list[models.Outbox], bool]:
+        """Claimed rows to deliver now, and whether some were left for later (outgoing.fill)."""
         self.close()
         self.session = self.factory()
         self.session.begin()
-        return list(self.session.scalars(_due(self.clock).limit(limit).with_for_update(skip_locked=True)))
+        rows = list(self.session.scalars(_due(self.clock).limit(limit).with_for_update(skip_locked=True)))
+        return deliverable(self.session, rows, self.refuse)  # files put in (outgoing.fill)
+
+    def refuse(self, row: models.Outbox, error: Exception) -> None:
+        for name, value in _settle(row, PermanentFailure(str(error)), self.clock.now(), self.max_attempts,
+                                   self.report).items():
+            setattr(row, name, value)  # committed with the claim
 
     def settle(self, row: models.Outbox, error: Exception | None) -> None:
         for name, value in _settle(row, error, self.clock.now(), self.max_attempts, self.report).items():

@@ -22,6 +22,7 @@ from sqlalchemy import LargeBinary, bindparam, case, exists, func, insert, selec
 from sqlalchemy.orm import Session, aliased
 
 from mailticket.db import models
+from mailticket.store import blobs
 from mailticket.store.dialect import insert as dialect_insert
 from mailticket.store.dialect import is_postgres
 from mailticket.store.unflushed import unflushed
@@ -66,9 +67,14 @@ def keep_raw(session: Session, raws: Iterable[RawMail], now: datetime) -> int:
     # back from RETURNING only when this statement inserted them
     stmt = dialect_insert(session, models.RawMail).on_conflict_do_nothing(index_elements=["sha256"])
     inserted = session.execute(stmt.returning(models.RawMail.id, models.RawMail.sha256), rows).all()
-    if inserted:
-        session.execute(insert(models.RawData), [{"raw_id": raw_id, "data": by_digest[digest].data}
-                                                 for raw_id, digest in inserted])
+    connection = session.connection()
+    small = [{"raw_id": raw_id, "data": by_digest[digest].data} for raw_id, digest in inserted
+             if not blobs.is_big(connection, by_digest[digest].data)]
+    if small:
+        session.execute(insert(models.RawData), small)
+    for raw_id, digest in inserted:
+        if blobs.is_big(connection, by_digest[digest].data):  # a big one is written in slices
+            blobs.keep(session, raw_id, by_digest[digest].data)
     return len(inserted)
 
 
@@ -136,8 +142,11 @@ _RAW_HEAD = select(func.substr(models.RawData.data, 1, bindparam("limit"), type_
 def raw_bytes(session: Session, raw_id: int, limit: int | None = None) -> bytes:
     """A raw message's bytes (or its first `limit`), read when needed, so that a batch holds one
     message's bytes at a time and a huge message is never read whole."""
+    connection = session.connection()
+    if limit is None and blobs.is_sqlite(connection):
+        return blobs.read(session, raw_id)  # one copy, not SQLite's and then Python's
     stmt = _RAW_BYTES if limit is None else _RAW_HEAD
-    return bytes(session.connection().execute(stmt, {"id": raw_id, "limit": limit}).scalar_one())
+    return bytes(connection.execute(stmt, {"id": raw_id, "limit": limit}).scalar_one())
 
 
 def _deferred(session: Session, heads: dict[int, bytes]) -> set[int]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email
+import hashlib
 import re
 import time
 from datetime import datetime, timedelta, timezone
@@ -16,7 +17,7 @@ from hypothesis import strategies as st
 
 from mailticket.core import compose as compose_module
 from mailticket.core.compose import compose
-from mailticket.types import Outgoing
+from mailticket.types import AttachedFile, Outgoing
 
 WIB = timezone(timedelta(hours=7))
 DATE = datetime(2026, 11, 25, 14, 30, 5, tzinfo=WIB)
@@ -320,3 +321,112 @@ def test_compose_is_fast_enough():
     for _ in range(runs):
         build(out)
     assert (time.perf_counter() - started) / runs < 0.003
+
+
+# --- files (multipart/mixed) ---------------------------------------------------------------------
+
+PDF = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n" + bytes(range(256)) * 40 + b"\n%%EOF\n"
+JPG = b"\xff\xd8\xff\xe0\x00\x10JFIF" + bytes(reversed(range(256))) * 3 + b"\xff\xd9"
+INDONESIAN = "Surat Permohonan Pendaftaran (revisi) – CV Sejahtera Abadi, Kab. Lampung Selatan.pdf"
+
+
+def with_files(*files: AttachedFile, **changes) -> bytes:
+    return build(outgoing(kind="notification", attachments=files, **changes))
+
+
+@pytest.mark.parametrize(("name", "expected"), [
+    ("plain", "a89d3db4d25eabf887efa9fdf75ebf5c97958c1ca541f40ed17b47af2dc57733"),
+    ("html", "4c725db1e4dca6d5f959d8b20afd1eb51f95e5bee1d7ddf6a45048b1687cb6f1"),
+    ("relay", "fc259574a01a72e35f74971766589af11f4c0156da1a9e58cbbc61930229e445"),
+])
+def test_mail_without_files_is_byte_for_byte_what_it_was(name, expected):
+    """Hashes of what compose wrote before it knew files: a mail without files must not change."""
+    cases = {
+        "plain": outgoing(to=("Budi Santoso <budi@example.co.id>",),
+                          text="Yth. Bapak/Ibu Budi,\n\nLaporan Anda sudah kami terima — nomor [LPSE#12].\n"),
+        "html": outgoing(to=("budi@example.co.id",), subject="[LPSE#12] Laporan diterima", text="Halo\n",
+                         html="<p>Halo &mdash; Budi</p>", cc=("Rina <rina@lampungprov.go.id>",),
+                         reply_to="provlampunglpse@gmail.com", in_reply_to="", references=()),
+        "relay": outgoing(kind="relay", to=("budi@example.co.id",), subject="Re: [LPSE#12] x", text="a" * 200 + "\n",
+                          extra_headers=(("X-Extra", "nilai"),), in_reply_to="", references=()),
+    }
+    assert hashlib.sha256(build(cases[name])).hexdigest() == expected
+
+
+def test_files_make_multipart_mixed_text_first_bytes_names_and_types_kept():
+    data = with_files(AttachedFile("scan KTP direktur.pdf", "application/pdf", PDF),
+                      AttachedFile("NPWP perusahaan.jpg", "image/jpeg", JPG))
+    msg = parse(data)
+    assert msg.get_content_type() == "multipart/mixed"
+    body, *files = msg.iter_parts()
+    assert body.get_content_type() == "text/plain" and content(body) == TEXT
+    assert [(p.get_filename(), p.get_content_type(), p.get_content_disposition(), p.get_payload(decode=True))
+            for p in files] == [("scan KTP direktur.pdf", "application/pdf", "attachment", PDF),
+                                ("NPWP perusahaan.jpg", "image/jpeg", "attachment", JPG)]
+    assert all(p["Content-Transfer-Encoding"] == "base64" for p in files)
+
+
+def test_html_and_files_nest_the_alternative_inside_the_mixed():
+    data = with_files(AttachedFile("a.pdf", "application/pdf", PDF), html=HTML)
+    msg = parse(data)
+    alternative, pdf = msg.iter_parts()
+    assert alternative.get_content_type() == "multipart/alternative"
+    assert [p.get_content_type() for p in alternative.iter_parts()] == ["text/plain", "text/html"]
+    assert pdf.get_payload(decode=True) == PDF
+    outer, inner = msg.get_boundary(), alternative.get_boundary()
+    assert outer != inner and not outer.startswith(inner) and not inner.startswith(outer)
+    assert data.count(f"--{outer}\r\n".encode()) == 2 and data.count(f"--{outer}--\r\n".encode()) == 1
+
+
+@pytest.mark.parametrize("name", [INDONESIAN, "Daftar_Hadir_Rapat_Koordinasi_Pengadaan_Barang_dan_Jasa_Tahun_2026.xlsx",
+                                  "laporan 😀 ñandú.pdf", "a\"b.pdf", "x" * 190 + ".pdf"])
+def test_file_names_rfc_2231_and_encoded_words_round_trip_in_short_lines(name):
+    data = with_files(AttachedFile(name, "application/pdf", PDF))
+    msg = parse(data)
+    (part,) = msg.iter_attachments()
+    assert part.get_filename() == name  # Content-Disposition filename (RFC 2231 when not short ASCII)
+    compat = email.message_from_bytes(data)  # compat32, as mail-parser reads it
+    assert [p.get_filename() for p in compat.walk()][-1] == name
+    name_param = str(make_header(decode_header(" ".join(compat.get_payload()[1].get_param("name").split()))))
+    assert name_param == name  # the older Content-Type name, as encoded words
+    head = data.split(b"\r\n\r\n")[0] + b"\r\n" + data.split(b"--=_mt_")[2].split(b"\r\n\r\n")[0]
+    assert max(map(len, head.split(b"\r\n"))) <= 78
+
+
+def test_control_characters_and_no_name_and_bad_type():
+    data = with_files(AttachedFile("a\r\nBcc: x@y.id.pdf", "text/html\r\nX: y", b"x"),
+                      AttachedFile("", "application/pdf", b""))
+    msg = parse(data)
+    first, second = msg.iter_attachments()
+    assert first.get_filename() == "a Bcc: x@y.id.pdf" and first.get_content_type() == "application/octet-stream"
+    assert second.get_filename() == "lampiran" and second.get_payload(decode=True) == b""
+    assert set(field_names(data)) <= ALLOWED
+
+
+def test_text_files_keep_their_charset():
+    data = with_files(AttachedFile("catatan.txt", "text/plain", "Catatan rapat".encode("cp1252"), "windows-1252"))
+    (part,) = parse(data).iter_attachments()
+    assert part.get_content_charset() == "windows-1252" and part.get_filename() == "catatan.txt"
+
+
+def test_files_keep_crlf_and_base64_lines_of_76():
+    data = with_files(AttachedFile("besar.bin", "application/octet-stream", bytes(range(256)) * 400))
+    assert b"\n" not in data.replace(b"\r\n", b"") and data.isascii()
+    base64_lines = [line for line in data.split(b"\r\n") if len(line) == 76]
+    assert len(base64_lines) > 100 and max(map(len, data.split(b"\r\n"))) <= 78
+
+
+def test_a_file_given_by_reference_is_one_line_in_its_part():
+    ref = "mailticket-file raw=3 file=2 size=4 sha256=" + "0" * 64
+    data = with_files(AttachedFile("a.pdf", "application/pdf", b"", ref=ref))
+    (part,) = parse(data).iter_attachments()
+    assert part.get_payload().strip() == ref and part.get_filename() == "a.pdf"
+
+
+def test_compose_with_a_big_file_is_fast_and_holds_it_once():
+    big = bytes(range(256)) * (8 * 4096)  # 8 MiB
+    start = time.perf_counter()
+    data = with_files(AttachedFile("besar.pdf", "application/pdf", big))
+    assert time.perf_counter() - start < 1.5
+    (part,) = parse(data).iter_attachments()
+    assert part.get_payload(decode=True) == big
