@@ -83,8 +83,8 @@ class Helpdesk:
             raise AssertionError(f"mailticket {' '.join(args)} -> {proc.returncode}\n{proc.stderr}")
         return proc
 
-    def json(self, *args: str):
-        return json.loads(self.cli(*args, "--json").stdout)
+    def json(self, *args: str, check: bool = True):
+        return json.loads(self.cli(*args, "--json", check=check).stdout)
 
     def sent(self, kind: str | None = None) -> list[Path]:
         if not self.outbox.exists():

@@ -144,7 +144,9 @@ def test_a_stranger_carrying_the_token_is_recorded_and_receives_none_of_the_tick
     ticket = query(desk, "SELECT id, reporter, cc FROM tickets WHERE number = 1")[0]
     received = query(desk, "SELECT sender, kind FROM messages WHERE ticket_id = ? AND direction = 'in'",
                      ticket["id"])
-    assert [(m["sender"], m["kind"]) for m in received] == [(BUDI, "report"), (eve, "reply"), (eve, "reply")]
+    # a stranger's mail is kept on the ticket as third_party (issue 15): recorded, changes nothing
+    assert [(m["sender"], m["kind"]) for m in received] == [(BUDI, "report"), (eve, "third_party"),
+                                                            (eve, "third_party")]
     assert ticket["reporter"] == BUDI and ticket["cc"] == ATASAN  # the stranger did not join the ticket
     feed(app, desk, staff_mail("Silakan coba reset password."), staff_mail("#tunggu\nMohon info NIK."),
          staff_mail("#tutup\nSudah kami aktifkan.", number=1), staff_mail("Syarat: KTP dan NPWP.", number=2))
