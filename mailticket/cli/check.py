@@ -54,7 +54,7 @@ class Report:
 
     def warn(self, text: str, *hints: str) -> None:
         """Worth fixing, but the daemon works: the exit status stays 0."""
-        self.lines.append(f"warn  {text}")
+        self.lines.append(f"WARN  {text}")
         self.lines.extend(f"      hint: {hint}" for hint in hints if hint)
 
 
@@ -106,7 +106,7 @@ def check_dmarc(settings: Settings, report: Report, lookup=None) -> None:
         try:
             record = lookup(domain)
         except OSError as exc:
-            report.lines.append(f"note  DMARC {domain}: could not check ({describe(exc)})")
+            report.warn(f"DMARC {domain}: could not check ({describe(exc)})")
             continue
         if record:
             report.good(f"DMARC {domain}: {record[:120]}")

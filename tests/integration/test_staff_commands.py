@@ -100,14 +100,14 @@ def test_check_reports_dmarc_per_staff_domain_without_failing(desk):
     assert report_.ok and report_.lines == ["ok    DMARC lampungprov.go.id: v=DMARC1; p=none"]
     report_ = Report()
     check_dmarc(settings, report_, lookup=lambda d: "")
-    assert report_.ok and report_.lines[0] == "warn  DMARC lampungprov.go.id: no policy at _dmarc.lampungprov.go.id"
+    assert report_.ok and report_.lines[0] == "WARN  DMARC lampungprov.go.id: no policy at _dmarc.lampungprov.go.id"
 
     def offline(domain):
         raise OSError("network unreachable")
 
     report_ = Report()
     check_dmarc(settings, report_, lookup=offline)
-    assert report_.ok and report_.lines == ["note  DMARC lampungprov.go.id: could not check (network unreachable)"]
+    assert report_.ok and report_.lines == ["WARN  DMARC lampungprov.go.id: could not check (network unreachable)"]
 
 
 # -- point 5: internal text stays internal ------------------------------------------------------------
