@@ -65,6 +65,8 @@ _SUBJECT_LABELS.update(unverified="E-mail Anda tidak terverifikasi", merged="Tik
 NEEDED += ("report.txt", "report.html", "survey_scale.txt", "reminder.txt", "autoclose.txt")
 # issue 19: #teruskan to a service owner, and the reminder when they stay silent
 NEEDED += ("partner.txt", "partner_reminder.txt")
+# issue 15: a ticket's mail held by the per-address cap (to coordinators), a sender's flood (to staff)
+NEEDED += ("held.txt", "flood.txt")
 _SUBJECT_LABELS.update(partner="Mohon tindak lanjut", partner_reminder="Belum dijawab mitra")
 # notification events -> the subject's label; the template's first line says the same in a sentence
 NOTIFICATION_EVENTS = {"new": "Tiket baru", "reply": "Balasan pelapor", "reopened": "Dibuka kembali",
@@ -279,6 +281,20 @@ class Renderer:
         values = {"helpdesk": self.helpdesk, "ticket": None, "why": why, "subject": subject}
         title = clean_subject(f"E-mail Anda tidak terverifikasi: {subject}")
         return Rendered("unverified", title, self._template("unverified.txt").render(values))
+
+    def held(self, *, ticket: TicketView, address: str, kind: str, limit: int) -> Rendered:
+        """To the coordinators, once per ticket and hour: mail of the ticket to `address` is held (the
+        per-address cap, `[mail] max_per_address_per_hour`); `kind`: the first mail held."""
+        values = {"helpdesk": self.helpdesk, "ticket": ticket, "address": address, "kind": kind,
+                  "limit": limit}
+        return Rendered("held", subject_line(ticket, "E-mail ditahan"),
+                        self._template("held.txt").render(values))
+
+    def flood(self, *, sender: str, limit: int, subject: str, now: datetime) -> Rendered:
+        """To every staff member, once an hour per sender: mail from `sender` is kept as `flood`."""
+        values = {"helpdesk": self.helpdesk, "sender": sender, "limit": limit, "subject": subject, "now": now}
+        return Rendered("flood", clean_subject(f"Banyak laporan dari {sender}: e-mail berikutnya ditahan"),
+                        self._template("flood.txt").render(values))
 
     def merged(self, *, ticket: TicketView, into: str, into_subject: str = "") -> Rendered:
         """To the reporter (and Cc) of a ticket merged into another: the token to use from now on."""
