@@ -20,7 +20,7 @@ from mailticket.app.context import Context
 from mailticket.core.effects import Send
 from mailticket.db import models
 from mailticket.outgoing.outbox import queue
-from mailticket.outgoing.render import Rendered, TicketView, subject_line
+from mailticket.outgoing.render import Rendered, TicketView
 from mailticket.store import tickets, trust
 
 log = logging.getLogger("mailticket.outbox")
@@ -62,16 +62,11 @@ def _notice(session: Session, ctx: Context, tview: TicketView, ticket: models.Ti
     to = tuple(p.email for p in staff.coordinators) or tuple(p.email for p in staff.members)
     if not to:
         return
-    values = {"helpdesk": ctx.renderer.helpdesk, "ticket": tview, "address": address, "kind": kind,
-              "limit": limit}
-    text = ctx.renderer._template("held.txt").render(values)  # noqa: SLF001 - one plain template
-    rendered = Rendered("held", subject_line(tview, "E-mail ditahan"), text)
+    rendered = ctx.renderer.held(ticket=tview, address=address, kind=kind, limit=limit)
     queue(session, ctx.sender, rendered.outgoing(to), None, now)
     tickets.add_event(session, ticket, now, NOTICE, "system", f"coordinators told: mail to {address} held")
 
 
 def flood_notice(renderer, *, sender: str, limit: int, subject: str, now: datetime) -> Rendered:
     """To every staff member, once an hour per sender: mail from `sender` is kept as `flood`."""
-    values = {"helpdesk": renderer.helpdesk, "sender": sender, "limit": limit, "subject": subject, "now": now}
-    text = renderer._template("flood.txt").render(values)  # noqa: SLF001 - one plain template
-    return Rendered("flood", f"Banyak laporan dari {sender}: e-mail berikutnya ditahan", text)
+    return renderer.flood(sender=sender, limit=limit, subject=subject, now=now)
