@@ -364,7 +364,9 @@ def test_three_daemons_share_one_database_and_survive_a_killed_reader(
           f"decisions logged per daemon {decisions}")
     assert takeover < 15
     assert sum(1 for n in decisions if n) >= 2, f"the work was not spread: {decisions}"
-    assert sorted(codes) == [-signal.SIGKILL, 0, 0]  # the survivors stop cleanly on SIGTERM
+    # the survivors stop cleanly on SIGTERM (else: the end of the log of each that did not)
+    assert sorted(codes) == [-signal.SIGKILL, 0, 0], [fleet.log(i)[-3000:] for i, code in enumerate(codes)
+                                                      if code not in (0, -signal.SIGKILL)]
     engine.dispose()
 
 
