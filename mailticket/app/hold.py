@@ -38,7 +38,7 @@ def within_limit(session: Session, ctx: Context, send: Send, ticket: models.Tick
     limit = ctx.settings.mail.max_per_address_per_hour
     since = now - timedelta(hours=1)
     over = {a for a in (*send.to, *send.cc)
-            if trust.mails_to_since(session, a, since, ticket=ticket) >= limit}
+            if trust.mails_about_since(session, ticket, a, since) >= limit}
     if not over:
         return send
     to = tuple(a for a in send.to if a not in over)

@@ -177,7 +177,7 @@ def _classify(ctx: Context, session: Session, w: Work) -> None:
                         from_failed_dmarc=identity.dmarc_failed(w.mail, ctx.settings.staff.authserv_id))
     to = reply_address(w.arrival, ctx.desk)
     if to:  # backscatter: acks are counted by the address they go to
-        acks = trust.mails_to_since(session, to, hour_ago, kind="ack")
+        acks = trust.acks_to_since(session, to, hour_ago)
         w.arrival = replace(w.arrival, acks_to_last_hour=acks)
     if w.arrival.opened_last_hour >= ctx.desk.max_tickets_per_hour:
         flooded = trust.kept_since(session, Kept.FLOOD.value, w.arrival.sender, hour_ago)

@@ -70,7 +70,8 @@ def check(text: str, attachments: Sequence[Attachment], registration: bool = Fal
     """The checklist of a mail, or None when it is no registration request and names no document."""
     files = tuple((a.filename, doc.label) for a in attachments for doc in DOCUMENTS
                   if doc.pattern.search(_spaced(a.filename)))
-    named = {doc.label for doc in DOCUMENTS if any(_says_attached(s, doc) for s in _SENTENCE.split(text))}
+    sentences = _attaching_sentences(text)
+    named = {doc.label for doc in DOCUMENTS if any(_names(s, doc) for s in sentences)}
     found = named | {label for _name, label in files}
     if not registration and not found:
         return None
@@ -84,6 +85,12 @@ def _spaced(filename: str) -> str:
     return re.sub(r"[_.\-]+", " ", stem)
 
 
-def _says_attached(sentence: str, doc: Document) -> bool:
-    return (bool((doc.in_text or doc.pattern).search(sentence)) and bool(_ATTACHING.search(sentence))
-            and not _QUESTION.search(sentence))
+def _attaching_sentences(text: str) -> list[str]:
+    """The sentences that say something comes with the mail (none asks); most mail has none at all."""
+    if not _ATTACHING.search(text):
+        return []
+    return [s for s in _SENTENCE.split(text) if _ATTACHING.search(s) and not _QUESTION.search(s)]
+
+
+def _names(sentence: str, doc: Document) -> bool:
+    return bool((doc.in_text or doc.pattern).search(sentence))

@@ -66,7 +66,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from mailticket.core import forward, partners, sla, staff, survey, thanks, workflow
-from mailticket.core.draft import Draft, registration_checklist
+from mailticket.core.draft import Draft
 from mailticket.core.effects import (
     Answer,
     Arrival,
@@ -227,7 +227,7 @@ def _acknowledge(draft: Draft) -> None:
         return
     limit = desk.max_message_size if arrival.oversize else 0
     draft.send("ack", (to,), values={"topics": arrival.topics, "size_limit": limit,
-                                     "checklist": registration_checklist(arrival)},
+                                     "checklist": draft.checklist},
                in_reply_to=arrival.mail.message_id, references=draft.references())
 
 

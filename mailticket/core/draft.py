@@ -8,6 +8,7 @@ mail shows the ticket as it was when that mail was decided.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from functools import cached_property
 from typing import Any
 
 from mailticket.core import checklist, sla, workflow
@@ -26,6 +27,11 @@ class Draft:
         self.effects: list[Effect] = []
         self.events = 0  # events recorded so far (escalation mail shows history up to here)
 
+
+    @cached_property
+    def checklist(self) -> Checklist | None:
+        """The registration checklist of the received mail, read once for the ack and the notification."""
+        return registration_checklist(self.arrival)
     @property
     def who(self) -> str:
         return self.arrival.sender
@@ -93,7 +99,7 @@ class Draft:
                   "event": event, "author": mail.sender.name if mail.sender else "", "author_email": self.who,
                   "role": arrival.role.value, "opens": opens,
                   "size_limit": self.desk.max_message_size if arrival.oversize else 0,
-                  "checklist": registration_checklist(arrival) if opens else None}
+                  "checklist": self.checklist if opens else None}
         self.send("notification", recipients, values=values, reply_to=self.desk.address,
                   references=self.references(), recent_messages=0 if opens else RECENT_MESSAGES,
                   with_attachments=bool(mail.attachments))

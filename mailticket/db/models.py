@@ -165,7 +165,8 @@ class Outbox(Base):
 
     ticket: Mapped[Ticket | None] = relationship()
 
-    __table_args__ = (Index("ix_outbox_status_next", "status", "next_attempt_at"),)
+    __table_args__ = (Index("ix_outbox_status_next", "status", "next_attempt_at"),
+                      Index("ix_outbox_recipients_created", "recipients", "created_at"))
 
 
 class QuarantineEntry(Base):

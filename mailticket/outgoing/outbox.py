@@ -16,6 +16,7 @@ from mailticket.core.compose import compose
 from mailticket.core.thread import make_message_id
 from mailticket.db import models
 from mailticket.store import tickets
+from mailticket.store.unflushed import unflushed
 from mailticket.types import Outgoing
 
 
@@ -42,6 +43,7 @@ def queue(session: Session, sender: Sender, out: Outgoing, ticket: models.Ticket
                         recipients=recipients, data=data, status="queued", attempts=0,
                         created_at=now, next_attempt_at=now)
     session.add(row)
+    unflushed(session).queued(row, recipients.split("\n"))
     if ticket is not None:
         tickets.add_message(session, models.Message(
             ticket=ticket, direction="out", kind=out.kind, sender=sender.address, recipients=recipients,

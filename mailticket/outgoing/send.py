@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from mailticket.clock import Clock
 from mailticket.db import models
 from mailticket.db.session import transaction
-from mailticket.outgoing.fill import deliverable
+from mailticket.outgoing.fill import deliverable, fill_or_refuse, runs
 
 log = logging.getLogger("mailticket.send")
 CHUNK = 200  # rows per read and per SMTP connection
@@ -172,7 +172,10 @@ def send_queued(factory: sessionmaker[Session], transport: Transport, clock: Clo
     while True:
         chunk = _chunk_for(factory, clock, transport, max_attempts, report)
         try:
-            transport.deliver(chunk.rows(), chunk.settle)
+            for rows in chunk.runs():
+                transport.deliver(rows, chunk.settle)
+                if report.throttled is not None:
+                    break
         finally:
             chunk.close()
         if report.throttled is not None:
@@ -211,14 +214,16 @@ class _Chunk:
         self.unsaved: list[tuple[int, dict]] = []
         self.conn: Connection | None = None
 
-    def rows(self) -> list[models.Outbox]:
+    def runs(self) -> Iterator[list[models.Outbox]]:
+        """The chunk's rows, read once, in runs to deliver (outgoing.fill.runs puts files in)."""
         with transaction(self.factory) as session:
             rows = list(session.scalars(_due(self.clock).limit(self.limit)))
-            self.count = len(rows)
-            rows, more = deliverable(session, rows, self.refuse)  # files put in (outgoing.fill)
-        if more:
-            self.count = self.limit  # cut before a mail with files: come back for the rest
-        return rows
+        self.count = len(rows)
+        return runs(rows, self._fill)
+
+    def _fill(self, row: models.Outbox) -> bool:
+        with transaction(self.factory) as session:
+            return fill_or_refuse(session, row, self.refuse)
 
     def refuse(self, row: models.Outbox, error: Exception) -> None:
         self.settle(row, PermanentFailure(str(error)))
@@ -265,12 +270,13 @@ class _Claims:
         self.count = 0
         self.session: Session | None = None
 
-    def rows(self) -> Iterable[models.Outbox]:
+    def runs(self) -> Iterator[Iterable[models.Outbox]]:
         if self.per_row:
-            return self._one_by_one()
+            yield self._one_by_one()
+            return
         rows, more = self._claim(self.limit)
         self.count = self.limit if more else len(rows)  # cut before a mail with files: come back
-        return rows
+        yield rows
 
     def _one_by_one(self) -> Iterator[models.Outbox]:
         while self.count < self.limit:

@@ -180,6 +180,8 @@ def mark_raw(session: Session, raw: models.RawMail, mail: Mail, state: str, kind
     raw.subject = mail.subject
     if ticket is not None:
         raw.ticket = ticket
+    if state == "kept":
+        unflushed(session).kept[raw.sender, kind] += 1
 
 
 def shared_message_ids(session: Session, raw_ids: Sequence[int]) -> set[str]:

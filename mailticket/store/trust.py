@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from mailticket.db import models
+from mailticket.store.unflushed import unflushed
 
 
 def normalise(entry: str) -> str:
@@ -26,6 +27,7 @@ def block(session: Session, entry: str, why: str, by: str, now: datetime) -> boo
     if session.get(models.BlockedSender, entry) is not None:
         return False
     session.add(models.BlockedSender(address=entry, why=why, by=by, created_at=now))
+    unflushed(session).blocked[entry] = why
     return True
 
 
@@ -41,60 +43,69 @@ def blocked_list(session: Session) -> list[models.BlockedSender]:
     return list(session.scalars(select(models.BlockedSender).order_by(models.BlockedSender.created_at)))
 
 
+_BLOCKED = select(models.BlockedSender.address, models.BlockedSender.why)
+
+
+def _block_list(session: Session) -> dict[str, str]:
+    """The whole block list, read once per session (a batch): it is short, and every report asks."""
+    listed = session.info.get("block_list")
+    if listed is None:
+        listed = session.info["block_list"] = dict(session.connection().execute(_BLOCKED).all())
+    return listed
+
+
 def blocked_why(session: Session, address: str) -> str:
     """Why `address` is blocked ("" when neither it nor its @domain is on the list)."""
     address = normalise(address)
     if not address:
         return ""
     keys = (address, "@" + address.rpartition("@")[2]) if "@" in address else (address,)
-    for row in session.new:
-        if isinstance(row, models.BlockedSender) and row.address in keys:
-            return f"{row.address}: {row.why}" if row.why else row.address
-    with session.no_autoflush:
-        rows = session.scalars(select(models.BlockedSender).where(models.BlockedSender.address.in_(keys)))
-        found = next(iter(rows), None)
+    pending = unflushed(session).blocked  # blocked by this batch (#spam), not flushed yet
+    found = next(((key, pending[key]) for key in keys if key in pending), None)
+    if found is None:
+        listed = _block_list(session)
+        found = next(((key, listed[key]) for key in keys if key in listed), None)
     if found is None:
         return ""
-    return f"{found.address}: {found.why}" if found.why else found.address
+    entry, why = found
+    return f"{entry}: {why}" if why else entry
 
 
-def _sent_to(row: models.Outbox, address: str) -> bool:
-    return address in row.recipients.split("\n")
+_ACKS_TO = select(func.count()).select_from(models.Outbox).where(
+    models.Outbox.recipients == bindparam("address"), models.Outbox.created_at >= bindparam("since"),
+    models.Outbox.kind == "ack")  # an ack has one recipient: ix_outbox_recipients_created serves it
+_SENT_ABOUT = select(models.Outbox.recipients).where(
+    models.Outbox.ticket_id == bindparam("ticket_id"), models.Outbox.created_at >= bindparam("since"))
 
 
-def _outbox_since(session: Session, since: datetime, ticket_id: int | None = None, kind: str | None = None):
-    stmt = select(models.Outbox.recipients).where(models.Outbox.created_at >= since)
-    if ticket_id is not None:
-        stmt = stmt.where(models.Outbox.ticket_id == ticket_id)
-    if kind is not None:
-        stmt = stmt.where(models.Outbox.kind == kind)
-    return stmt
-
-
-def mails_to_since(session: Session, address: str, since: datetime, *, ticket: models.Ticket | None = None,
-                   kind: str | None = None) -> int:
-    """Mail (of `kind`, about `ticket`) queued to `address` at or after `since`, this batch's included."""
+def acks_to_since(session: Session, address: str, since: datetime) -> int:
+    """Acknowledgements queued to `address` at or after `since`, this batch's included (they were
+    queued just now: the counters of `unflushed`)."""
     address = address.lower()
-    unflushed = sum(1 for row in session.new if isinstance(row, models.Outbox) and _sent_to(row, address)
-                    and (kind is None or row.kind == kind) and (ticket is None or row.ticket is ticket)
-                    and row.created_at >= since)
-    if ticket is not None and ticket.id is None:
-        return unflushed  # a ticket not yet flushed has no mail in the database
-    stmt = _outbox_since(session, since, ticket.id if ticket is not None else None, kind)
-    stmt = stmt.where(models.Outbox.recipients.contains(address))
-    with session.no_autoflush:
-        flushed = sum(1 for recipients in session.scalars(stmt) if address in recipients.split("\n"))
-    return flushed + unflushed
+    flushed = session.connection().execute(_ACKS_TO, {"address": address, "since": since}).scalar()
+    return (flushed or 0) + unflushed(session).sent_kind[address, "ack"]
+
+
+def mails_about_since(session: Session, ticket: models.Ticket, address: str, since: datetime) -> int:
+    """Mail about `ticket` queued to `address` at or after `since`, this batch's included."""
+    address = address.lower()
+    pending = unflushed(session).sent_ticket[address, id(ticket)]
+    if ticket.id is None:
+        return pending  # a ticket not yet flushed has no mail in the database
+    rows = session.connection().execute(_SENT_ABOUT, {"ticket_id": ticket.id, "since": since}).scalars()
+    return pending + sum(1 for recipients in rows if address in recipients.split("\n"))
+
+
+_KEPT = select(func.count()).select_from(models.RawMail).where(
+    models.RawMail.kind == bindparam("kind"), models.RawMail.sender == bindparam("sender"),
+    models.RawMail.received_at >= bindparam("since"))
 
 
 def kept_since(session: Session, kind: str, sender: str, since: datetime) -> int:
     """Raw mail of `sender` kept as `kind` (e.g. flood) since `since`, this batch's included."""
-    unflushed = sum(1 for row in session.dirty if isinstance(row, models.RawMail) and row.kind == kind
-                    and row.sender == sender and row.received_at >= since)
-    stmt = select(func.count()).select_from(models.RawMail).where(
-        models.RawMail.kind == kind, models.RawMail.sender == sender, models.RawMail.received_at >= since)
-    with session.no_autoflush:
-        return (session.scalar(stmt) or 0) + unflushed
+    pending = unflushed(session).kept[sender, kind]  # kept in this batch: received just now
+    flushed = session.connection().execute(_KEPT, {"kind": kind, "sender": sender, "since": since}).scalar()
+    return (flushed or 0) + pending
 
 
 def events_since(session: Session, ticket: models.Ticket, type_: str, since: datetime) -> int:

@@ -26,6 +26,18 @@ class Unflushed:
     # (Message-ID, sender, subject) of a received message -> its raw id
     received: dict[tuple[str, str, str], int] = field(default_factory=dict)
     opened_by: Counter[str] = field(default_factory=Counter)  # reporter -> new tickets
+    # mail queued since the flush, counted per recipient: by (address, kind) and (address, ticket)
+    sent_kind: Counter[tuple[str, str]] = field(default_factory=Counter)
+    sent_ticket: Counter[tuple[str, int]] = field(default_factory=Counter)
+    kept: Counter[tuple[str, str | None]] = field(default_factory=Counter)  # (sender, kind) of raw mail kept
+    blocked: dict[str, str] = field(default_factory=dict)  # entries put on the block list -> why
+
+    def queued(self, row: models.Outbox, recipients: list[str]) -> None:
+        """Count a queued mail for the per-hour limits (`store.trust`)."""
+        for address in recipients:
+            self.sent_kind[address, row.kind] += 1
+            if row.ticket is not None:
+                self.sent_ticket[address, id(row.ticket)] += 1
 
 
 def unflushed(session: Session) -> Unflushed:
