@@ -356,7 +356,6 @@ def cmd_tickets_list(args: argparse.Namespace) -> int:
 def cmd_tickets_show(args: argparse.Namespace) -> int:
     from mailticket.cli.views import get_ticket, ticket_json
     from mailticket.db.session import transaction
-    from mailticket.types import ticket_token
 
     settings, factory = database_for(args)
     tz, prefix = settings.helpdesk.tz, settings.helpdesk.token_prefix
@@ -364,11 +363,17 @@ def cmd_tickets_show(args: argparse.Namespace) -> int:
     with transaction(factory) as session:
         ticket = get_ticket(session, number)
         if ticket is None:
-            print(f"mailticket: no ticket {ticket_token(prefix, number)}", file=sys.stderr)
-            return EXIT_FAILURE
+            return _no_ticket(prefix, number)
         data = ticket_json(ticket, prefix, tz, full=True)
     emit(args, data, lambda: _ticket_text(data))
     return EXIT_OK
+
+
+def _no_ticket(prefix: str, number: int) -> int:
+    from mailticket.types import ticket_token
+
+    print(f"mailticket: no ticket {ticket_token(prefix, number)}", file=sys.stderr)
+    return EXIT_FAILURE
 
 
 def cmd_attachments(args: argparse.Namespace) -> int:
@@ -376,7 +381,6 @@ def cmd_attachments(args: argparse.Namespace) -> int:
     from mailticket.cli.attachments import command, table_rows
     from mailticket.cli.views import get_ticket, table
     from mailticket.db.session import transaction
-    from mailticket.types import ticket_token
 
     settings, factory = database_for(args)
     prefix = settings.helpdesk.token_prefix
@@ -384,8 +388,7 @@ def cmd_attachments(args: argparse.Namespace) -> int:
     with transaction(factory) as session:
         ticket = get_ticket(session, number)
         if ticket is None:
-            print(f"mailticket: no ticket {ticket_token(prefix, number)}", file=sys.stderr)
-            return EXIT_FAILURE
+            return _no_ticket(prefix, number)
         rows, lines = command(session, ticket, args.out)
     if not rows:
         lines = ["no attachments"]

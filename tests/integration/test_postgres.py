@@ -480,6 +480,24 @@ def test_daemons_ride_out_lost_connections_and_an_outage_without_losing_or_repea
 # -- the scheduler on several instances --------------------------------------------------------------
 
 
+def tick_together(apps, action) -> None:
+    """`action(app)` for each app in its own thread at once; at most one may lose its transaction."""
+    errors: list[BaseException] = []
+
+    def run(app) -> None:
+        try:
+            action(app)
+        except Exception as exc:  # noqa: BLE001 - a losing instance may fail its transaction: that is fine
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(app,)) for app in apps]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(errors) <= 1, errors
+
+
 def test_warning_breach_and_digest_go_out_once_when_two_instances_tick_together(tmp_path, pg_url):
     from datetime import UTC, datetime, timedelta
 
@@ -495,20 +513,7 @@ def test_warning_breach_and_digest_go_out_once_when_two_instances_tick_together(
     second = App(load(str(desk.config)), clock=clock)
 
     def together(action) -> None:
-        errors: list[BaseException] = []
-
-        def run(app) -> None:
-            try:
-                action(app)
-            except Exception as exc:  # noqa: BLE001 - a losing instance may fail its transaction: that is fine
-                errors.append(exc)
-
-        threads = [threading.Thread(target=run, args=(app,)) for app in (first, second)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        assert len(errors) <= 1, errors
+        tick_together((first, second), action)
 
     for minutes in (50, 20):  # past 0.75 of the 1 h target, then past the target
         clock.advance(timedelta(minutes=minutes))
@@ -536,20 +541,7 @@ def test_auto_close_reminds_and_closes_once_when_two_instances_tick_together(tmp
     second = App(load(str(desk.config)), clock=clock)
 
     def together() -> None:
-        errors: list[BaseException] = []
-
-        def run(app) -> None:
-            try:
-                app.scheduler.tick()
-            except Exception as exc:  # noqa: BLE001 - a losing instance may fail its transaction: that is fine
-                errors.append(exc)
-
-        threads = [threading.Thread(target=run, args=(app,)) for app in (first, second)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        assert len(errors) <= 1, errors
+        tick_together((first, second), lambda app: app.scheduler.tick())
 
     def kinds() -> list[str]:
         with engine_for(pg_url).connect() as conn:
