@@ -8,6 +8,7 @@ scheduler receive this value.
 
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import dataclass
 
@@ -51,14 +52,48 @@ def build(settings: Settings, factory: sessionmaker[Session], clock: Clock) -> C
 
 
 def load_rules(settings: Settings) -> classify.Rules:
+    """rules.toml compiled; a ConfigError names the file, the line and the entry that is wrong."""
     try:
-        with open(settings.rules_path, "rb") as fh:
-            data = tomllib.load(fh)
-    except OSError as exc:
+        text = settings.rules_path.read_text(encoding="utf-8")
+        data = tomllib.loads(text)
+    except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError("classifier.rules", f"cannot read {settings.rules_path}: {exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(str(settings.rules_path), f"not valid TOML: {exc}") from None
-    return classify.compile_rules(data, str(settings.rules_path))
+    source = str(settings.rules_path)
+    try:
+        return classify.compile_rules(data, source)
+    except ConfigError as exc:
+        line = rule_line(text, exc.where.removeprefix(f"{source}: "))
+        if line is None:
+            raise
+        raise ConfigError(f"{source}:{line}: {exc.where.removeprefix(f'{source}: ')}", exc.what) from None
+
+
+_KEY_PART = re.compile(r"([A-Za-z_][\w-]*)(?:\[(\d+)\])?")
+
+
+def rule_line(text: str, key: str) -> int | None:
+    """The line of rules.toml that holds `key` ("spam[17].phrases[14]", "settings.margin"): the
+    header of the table (its n-th `[[spam]]`), then the line of its field when there is one."""
+    parts = [_KEY_PART.fullmatch(part) for part in key.split(".")]
+    if not parts or not all(parts):
+        return None
+    lines = text.splitlines()
+    table, index = parts[0][1], int(parts[0][2] or 0)
+    header = re.compile(rf"^\s*\[\[?\s*{re.escape(table)}\s*\]\]?\s*(#.*)?$")
+    starts = [n for n, line in enumerate(lines) if header.match(line)]
+    if len(starts) <= index:
+        return None
+    start = starts[index]
+    if len(parts) > 1:
+        field = re.compile(rf"^\s*{re.escape(parts[1][1])}\s*=")
+        for n in range(start + 1, len(lines)):
+            if lines[n].lstrip().startswith("["):
+                break
+            if field.match(lines[n]):
+                return n + 1
+    return start + 1
 
 
 def desk_of(settings: Settings) -> Desk:
