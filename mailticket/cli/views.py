@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session, object_session, selectinload
 
 from mailticket.core.sla import CLOCK_STOPPED, clock_runs
 from mailticket.db import models
-from mailticket.outgoing.send import PAUSE_KEY
+from mailticket.store.meta import SEND_PAUSED_UNTIL
 from mailticket.types import KEPT_KINDS, Status, ticket_token
 
 
@@ -190,7 +190,7 @@ def status(factory, now: datetime | None = None, source: str = "", tz: tzinfo | 
             "outbox_queued": count(models.Outbox, queued),
             "outbox_failed": count(models.Outbox, models.Outbox.status == "failed"),
             "outbox_refused": refused_recipients(session),
-            "sending_paused_until": _meta(session, PAUSE_KEY),
+            "sending_paused_until": _meta(session, SEND_PAUSED_UNTIL),
             "pending": count(models.RawMail, models.RawMail.state == "pending"),
             "quarantined": count(models.RawMail, models.RawMail.state == "quarantined"),
             "tickets_open": count(models.Ticket, models.Ticket.status != Status.CLOSED),

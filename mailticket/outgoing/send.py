@@ -31,11 +31,11 @@ from mailticket.clock import Clock
 from mailticket.db import models
 from mailticket.db.session import transaction
 from mailticket.outgoing.fill import deliverable, fill_or_refuse, runs
+from mailticket.store.meta import SEND_PAUSED_UNTIL
 
 log = logging.getLogger("mailticket.send")
 CHUNK = 200  # rows per read and per SMTP connection
 CHUNK_SHARED = 20  # PostgreSQL: rows per SMTP connection, each claimed on its own
-PAUSE_KEY = "send:paused_until"  # meta row: the queue waits until then (a throttling server)
 THROTTLE_PAUSE = timedelta(minutes=5)
 
 
@@ -348,7 +348,7 @@ def _settle(row: models.Outbox, error: Exception | None, now: datetime, max_atte
 def _paused_until(factory: sessionmaker[Session], clock: Clock) -> datetime | None:
     """When a throttling server asked us to wait and the wait is not over: until when."""
     with factory() as session:
-        row = session.get(models.Meta, PAUSE_KEY)
+        row = session.get(models.Meta, SEND_PAUSED_UNTIL)
     if row is None:
         return None
     until = datetime.fromisoformat(row.value)
@@ -359,7 +359,7 @@ def _pause(factory: sessionmaker[Session], throttled: Throttled, now: datetime) 
     """Pause the whole queue; logged once per pause (the next runs skip sending until then)."""
     until = throttled.resume_at(now)
     with transaction(factory) as session:
-        session.merge(models.Meta(key=PAUSE_KEY, value=until.isoformat()))
+        session.merge(models.Meta(key=SEND_PAUSED_UNTIL, value=until.isoformat()))
     log.error("stage=send the server takes no more mail until %s: %s; the queue waits, nothing failed",
               until.isoformat(timespec="minutes"), throttled)
     return until

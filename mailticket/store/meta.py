@@ -9,6 +9,8 @@ from sqlalchemy.orm import Session
 from mailticket.db import models
 from mailticket.store.dialect import insert as dialect_insert
 
+SEND_PAUSED_UNTIL = "send:paused_until"  # the queue waits until then (a throttling server)
+
 
 def secret(session: Session, configured: str) -> bytes:
     """The key for our Message-IDs: from the config, else generated once into the database."""
