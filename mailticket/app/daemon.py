@@ -42,6 +42,7 @@ from mailticket.inbox.oauth import token_provider
 from mailticket.outgoing.outbox import queue
 from mailticket.outgoing.refusals import tell_coordinators
 from mailticket.outgoing.send import DirectoryTransport, SendReport, Transport, send_queued
+from mailticket.store import meta
 from mailticket.store.fetchstate import KeepSink
 from mailticket.store.lease import InboxLease
 
@@ -259,7 +260,7 @@ class Daemon:
                 if row is not None:
                     session.delete(row)
                 last = {**status_row(self.app, self.started), "stopped": _iso(self.app.clock.now())}
-                session.merge(models.Meta(key=f"status:{host}:stopped", value=json.dumps(last)))
+                meta.put(session, f"status:{host}:stopped", json.dumps(last))
         except DB_ERRORS as exc:
             log.warning("could not remove the status row: %s", db_error_line(exc))
 

@@ -31,6 +31,7 @@ from mailticket.clock import Clock
 from mailticket.db import models
 from mailticket.db.session import transaction
 from mailticket.outgoing.fill import deliverable, fill_or_refuse, runs
+from mailticket.store import meta
 from mailticket.store.meta import SEND_PAUSED_UNTIL
 
 log = logging.getLogger("mailticket.send")
@@ -359,7 +360,7 @@ def _pause(factory: sessionmaker[Session], throttled: Throttled, now: datetime) 
     """Pause the whole queue; logged once per pause (the next runs skip sending until then)."""
     until = throttled.resume_at(now)
     with transaction(factory) as session:
-        session.merge(models.Meta(key=SEND_PAUSED_UNTIL, value=until.isoformat()))
+        meta.put(session, SEND_PAUSED_UNTIL, until.isoformat())  # instances may pause at once
     log.error("stage=send the server takes no more mail until %s: %s; the queue waits, nothing failed",
               until.isoformat(timespec="minutes"), throttled)
     return until

@@ -31,3 +31,10 @@ def claim_later(session: Session, key: str, value: str) -> bool:
     stmt = stmt.on_conflict_do_update(index_elements=["key"], set_={"value": stmt.excluded.value},
                                       where=models.Meta.value < stmt.excluded.value)
     return session.execute(stmt.returning(models.Meta.key)).first() is not None
+
+
+def put(session: Session, key: str, value: str) -> None:
+    """Set meta `key` to `value`, atomically: two instances writing the same key at once (two daemons
+    on one host stopping together) both succeed, the later value stays."""
+    stmt = dialect_insert(session, models.Meta).values(key=key, value=value)
+    session.execute(stmt.on_conflict_do_update(index_elements=["key"], set_={"value": stmt.excluded.value}))

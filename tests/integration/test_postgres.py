@@ -559,3 +559,35 @@ def test_auto_close_reminds_and_closes_once_when_two_instances_tick_together(tmp
         status, = conn.execute(text("SELECT status FROM tickets")).one()
         events = [t for (t,) in conn.execute(text("SELECT type FROM events WHERE type IN ('reminded', 'closed')"))]
     assert status == "closed" and sorted(events) == ["closed", "reminded"]
+
+
+def test_two_instances_writing_one_meta_key_at_once_both_succeed(pg_url):
+    """Two daemons on one host stop together and both write `status:<host>:stopped` (and two
+    throttled instances both pause the queue): an upsert, never a duplicate-key failure."""
+    from mailticket.db.session import ensure_schema, session_factory, transaction
+    from mailticket.store import meta
+
+    engine = engine_for(pg_url)
+    ensure_schema(engine)
+    factory = session_factory(engine)
+    barrier = threading.Barrier(2)
+    errors: list[BaseException] = []
+
+    def write(value: str) -> None:
+        try:
+            with transaction(factory) as session:
+                barrier.wait(timeout=10)
+                meta.put(session, "status:vm:stopped", value)
+        except Exception as exc:  # noqa: BLE001 - collected: the test fails on any
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write, args=(value,)) for value in ("first", "second")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    with engine.connect() as conn:
+        [(value,)] = conn.execute(text("SELECT value FROM meta WHERE key = 'status:vm:stopped'")).all()
+    assert value in ("first", "second")
+    engine.dispose()
