@@ -152,12 +152,6 @@ def _staff_lookups(ctx: Context, session: Session, w: Work) -> dict:
         return found
     if not arrival.role.steers:
         return found
-    names = {c.name: c.arg for c in staff.read_reply(arrival.mail, ctx.desk).commands}
-    if "list" in names:
-        found["open_tickets"] = tuple(tickets.snapshot(t) for t in tickets.open_for(session, arrival.sender))
-    if names.get("merge", "").isdigit():
-        target = tickets.ticket_by_number(session, int(names["merge"]))
-        found["merge_target"] = tickets.snapshot(target) if target is not None else None
     if arrival.ticket is None and any(a.content_type == "message/rfc822" for a in arrival.mail.attachments):
         data = forward.attached_message(rawmail.raw_bytes(session, w.raw.id, None))
         found["attached_mail"] = parse.parse(data) if data else None
@@ -186,8 +180,16 @@ def _classify(ctx: Context, session: Session, w: Work) -> None:
 
 def _commands(ctx: Context, session: Session, w: Work) -> None:
     arrival = w.arrival
-    if arrival.role.steers and arrival.duplicate_of is None:  # a new mail too: #daftar, #bantuan
-        w.reply = staff.read_reply(arrival.mail, ctx.desk)
+    if not arrival.role.steers or arrival.duplicate_of is not None:
+        return
+    w.reply = staff.read_reply(arrival.mail, ctx.desk)  # a new mail too: #daftar, #bantuan
+    names = {c.name: c.arg for c in w.reply.commands}  # what the commands need from the store
+    if "list" in names:
+        open_tickets = tuple(tickets.snapshot(t) for t in tickets.open_for(session, arrival.sender))
+        w.arrival = replace(w.arrival, open_tickets=open_tickets)
+    if names.get("merge", "").isdigit():
+        target = tickets.ticket_by_number(session, int(names["merge"]))
+        w.arrival = replace(w.arrival, merge_target=tickets.snapshot(target) if target is not None else None)
 
 
 def _decide(ctx: Context, session: Session, w: Work) -> None:
