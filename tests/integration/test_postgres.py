@@ -591,3 +591,78 @@ def test_two_instances_writing_one_meta_key_at_once_both_succeed(pg_url):
         [(value,)] = conn.execute(text("SELECT value FROM meta WHERE key = 'status:vm:stopped'")).all()
     assert value in ("first", "second")
     engine.dispose()
+
+
+def test_the_monthly_report_goes_out_once_when_two_instances_tick_together(tmp_path, pg_url, monkeypatch):
+    """Two daemons on one database reach the report's claim at the same moment (a barrier just before
+    it, inside their transactions): one queues November's report, the other finds it claimed."""
+    from types import SimpleNamespace
+
+    from mailticket.app import report
+    from mailticket.app.daemon import App
+    from mailticket.clock import FixedClock
+    from mailticket.config import load
+    from mailticket.store import meta
+
+    coordinators = ("k@lampungprov.go.id", "kepala@lampungprov.go.id")
+    desk = Helpdesk(tmp_path, extra='[staff]\ncoordinators = [{ name = "k", email = "k@lampungprov.go.id" }, '
+                                    '{ name = "kepala", email = "kepala@lampungprov.go.id" }]\n[report]\nday = 1\n')
+    desk.config.write_text(desk.config.read_text().replace('url = "sqlite:///mailticket.db"', f'url = "{pg_url}"'))
+    clock = FixedClock(NOW)  # 25 November 10:00 WIB
+    first = App(load(str(desk.config)), clock=clock)
+    for n in (1, 2):
+        first.ingest([str(desk.write(f"{n}.eml", make_mail(f"Laporan {n}", REPORT, sender=f"p{n}@example.co.id")))])
+    second = App(load(str(desk.config)), clock=clock)
+    barrier = threading.Barrier(2)
+    claims: list[bool] = []
+
+    def claim_together(session, key, value) -> bool:
+        barrier.wait(timeout=10)  # both inside their transaction, neither has claimed yet
+        claims.append(won := meta.claim_later(session, key, value))
+        return won
+
+    monkeypatch.setattr(report, "meta", SimpleNamespace(claim_later=claim_together))
+
+    def both(action) -> None:
+        errors: list[BaseException] = []
+
+        def run(app) -> None:
+            try:
+                action(app)
+            except Exception as exc:  # noqa: BLE001 - collected: the test fails on any
+                errors.append(exc)
+
+        threads = [threading.Thread(target=run, args=(app,)) for app in (first, second)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert errors == []
+
+    def reports() -> list[tuple[str, str]]:
+        with engine_for(pg_url).connect() as conn:
+            return [tuple(row) for row in conn.execute(text(
+                "SELECT status, recipients FROM outbox WHERE kind = 'report' ORDER BY id"))]
+
+    clock.advance(datetime(2026, 12, 1, 0, 29, tzinfo=UTC) - clock.now())  # 1 December 07:29 WIB: not yet
+    both(lambda app: app.scheduler.tick())
+    assert claims == [] and reports() == []
+
+    clock.advance(timedelta(minutes=1))  # 07:30 WIB on [report] day 1
+    both(lambda app: app.scheduler.tick())
+    both(lambda app: app.send())
+    assert reports() == [("sent", "\n".join(coordinators))]
+    assert sorted(claims) == [False, True]
+    [mail] = [email.message_from_bytes(p.read_bytes(), policy=policy.default) for p in desk.sent("report")]
+    assert {a.addr_spec for a in mail["To"].addresses} == set(coordinators)
+    assert str(mail["Subject"]).endswith("November 2026")
+    assert "- Tiket diterima: 2 (0)" in mail.get_body(("plain",)).get_content()
+
+    clock.advance(timedelta(days=1))  # the next day, both again: the claim stands
+    both(lambda app: app.scheduler.tick())
+    both(lambda app: app.send())
+    assert len(reports()) == 1 and len(desk.sent("report")) == 1
+    assert len(claims) == 4 and claims.count(True) == 1
+    with engine_for(pg_url).connect() as conn:
+        assert conn.execute(text("SELECT value FROM meta WHERE key = :k"), {"k": report.REPORT_KEY}).scalar() \
+            == "2026-11"
