@@ -1,7 +1,5 @@
 """`python -m mailticket.cli`: the same as the `mailticket` command."""
 
-import sys
+from mailticket.cli.main import entry
 
-from mailticket.cli.main import main
-
-sys.exit(main())
+entry()

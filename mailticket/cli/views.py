@@ -80,11 +80,17 @@ def _message_json(message: models.Message, tz: tzinfo) -> dict:
     return data
 
 
+LISTED_COLUMNS = ("number", "status", "category", "category_source", "needs_review", "subject", "reporter",
+                  "assignee", "created_at", "due_at", "closed_at", "escalated", "first_response_at", "rating",
+                  "merged_into", "waiting_on")
+
+
 def list_tickets(session: Session, status: str | None, category: str | None, *, now: datetime,
                  overdue: bool = False, due_within: timedelta | None = None) -> list:
-    """Plain rows with every ticket column (attributes as on models.Ticket): no ORM objects to build."""
+    """Plain rows of the columns ticket_json and the table show (attributes as on models.Ticket): no ORM
+    objects to build, and no date the listing does not print to convert."""
     t = models.Ticket
-    stmt = select(*t.__table__.columns).order_by(t.number)
+    stmt = select(*(t.__table__.c[name] for name in LISTED_COLUMNS)).order_by(t.number)
     if status:
         stmt = stmt.where(t.status == status)
     if category:
@@ -96,7 +102,7 @@ def list_tickets(session: Session, status: str | None, category: str | None, *, 
         stmt = stmt.where(t.status.in_(running), t.due_at.is_not(None), t.due_at <= limit)
     if overdue:
         stmt = stmt.where(t.due_at < now)
-    return list(session.execute(stmt))
+    return session.connection().execute(stmt).all()  # Core: no ORM loading step for plain rows
 
 
 def remaining(ticket: models.Ticket, now: datetime) -> str:
@@ -128,7 +134,7 @@ def kept_mail(session: Session, kind: str | None) -> list:
             .outerjoin(t, t.id == raw.ticket_id).where(raw.kind.in_(KEPT_KINDS)).order_by(raw.id))
     if kind:
         stmt = stmt.where(raw.kind == kind)
-    return list(session.execute(stmt))
+    return session.connection().execute(stmt).all()  # Core: no ORM loading step for plain rows
 
 
 def kept_json(raw: models.RawMail, prefix: str, tz: tzinfo) -> dict:
