@@ -29,7 +29,7 @@ from mailticket.app import apply, quarantine
 from mailticket.app.context import Context
 from mailticket.app.faults import is_transient
 from mailticket.core import classify, filter, forward, identity, parse, partners, staff, thread
-from mailticket.core.decide import decide, needs_classification, reply_address
+from mailticket.core.decide import BLOCKABLE, decide, needs_classification, reply_address
 from mailticket.core.effects import Arrival, Decision, Role
 from mailticket.db import models
 from mailticket.db.session import transaction
@@ -136,7 +136,7 @@ def _thread(ctx: Context, session: Session, w: Work) -> None:
                              snapshot.reporter if snapshot else "", snapshot.cc if snapshot else (),
                              partners.with_partners(ctx.desk, snapshot))  # forwarded to them (#teruskan)
     w.arrival = Arrival(mail, verdict, w.now, snapshot, how, key.number, role, copy_of, w.oversize)
-    if report and not role.steers and w.force is None:  # staff addresses are never blocked
+    if verdict.kind in BLOCKABLE and not role.steers and w.force is None:  # staff addresses are never blocked
         w.arrival = replace(w.arrival, blocked=trust.blocked_why(session, w.arrival.sender))
     if report and copy_of is None and role is not Role.STRANGER:
         w.arrival = replace(w.arrival, **_staff_lookups(ctx, session, w))

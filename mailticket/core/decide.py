@@ -19,7 +19,8 @@ Who gets which mail, as a table (the rows are tested one by one in tests/unit/te
 | the reporter only thanks (core/thanks.py)  | `reply`; event        | none; the ticket stays closed      |
 |   or rates a closed ticket                 |   `thanks` / rating   |                                    |
 | mail from a blocked sender (not staff:     | kept as `blocked`     | none                               |
-|   staff addresses cannot be blocked)       |                       |                                    |
+|   staff addresses cannot be blocked), spam |                       |                                    |
+|   and bulk too: the operator's word first  |                       |                                    |
 | a new report from a sender who opened      | kept as `flood`       | the first one in the hour: one     |
 |   `max_tickets_per_hour` within the hour   |                       |   summary to every staff member    |
 | follow-up to a ticket closed too long ago  | a new ticket          | as a new report                    |
@@ -86,13 +87,14 @@ from mailticket.core.thread import strip_subject
 from mailticket.types import Category, Kept, Kind, Status, ticket_token
 
 RECORDED_ON_TICKET = frozenset({Kind.BOUNCE, Kind.AUTO_REPLY})
+# what a block-list entry overrides (a person's mail, however the filter judged it); bounces and auto-replies
+# stay what they are: machine answers, recorded on their ticket
+BLOCKABLE = frozenset({Kind.REPORT, Kind.SPAM, Kind.BULK})
 
 
 def decide(arrival: Arrival, desk: Desk, reply: staff.StaffText | None = None) -> Decision:
     """The decision for one received mail; `reply` is the parsed text of a staff reply."""
     kind = arrival.verdict.kind
-    if kind is not Kind.REPORT:
-        return _not_a_report(arrival)
     if arrival.duplicate_of is not None:  # the same mail by another route: other trace headers
         why = f"another copy of raw message {arrival.duplicate_of}"
         return Decision(Kept.DUPLICATE.value, (Keep(Kept.DUPLICATE.value, why),))
@@ -100,6 +102,8 @@ def decide(arrival: Arrival, desk: Desk, reply: staff.StaffText | None = None) -
         return unverified(arrival)
     if arrival.blocked and not arrival.role.steers:  # staff addresses are never blocked
         return Decision(Kept.BLOCKED.value, (Keep(Kept.BLOCKED.value, f"sender blocked: {arrival.blocked}"),))
+    if kind is not Kind.REPORT:
+        return _not_a_report(arrival)
     ticket = arrival.ticket
     if ticket is None:
         if arrival.role.steers:

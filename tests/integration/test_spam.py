@@ -74,3 +74,11 @@ def test_classify_command_explains_a_mail_and_a_text(helpdesk):
         "matched:  code-missing, account-request, not-received"]
     assert "event:    classified gangguan: code-missing, account-request, not-received (by rules)" in proc.stdout
     assert "spam:     no" in proc.stdout
+
+
+def test_a_blocked_senders_spam_is_kept_as_blocked_with_the_block_entry(helpdesk):
+    helpdesk.cli("block", "add", "mitratender.sukses77@gmail.com", "--why", "iklan jasa tender")
+    helpdesk.cli("ingest", str(helpdesk.write("advert.eml", (SPAM / "tender_advert_id.eml").read_bytes())))
+    [kept] = helpdesk.json("mail", "list")
+    assert kept["kind"] == "blocked" and "iklan jasa tender" in kept["why"]
+    assert helpdesk.json("tickets", "list") == [] and helpdesk.sent() == []

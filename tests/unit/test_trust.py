@@ -74,6 +74,19 @@ def test_blocked_sender_is_kept_with_no_ticket_and_no_mail():
     assert followed.label == "blocked"
 
 
+@pytest.mark.parametrize("kind", [Kind.SPAM, Kind.BULK])
+def test_a_blocked_senders_spam_and_bulk_are_kept_as_blocked(kind):
+    decision = decide(arrival(mail("DIJAMIN MENANG tender", sender="x"), None, Role.STRANGER, kind,
+                              blocked="iklan@example.net: #spam on LPSE#3"), DESK)
+    assert decision.effects == (Keep("blocked", "sender blocked: iklan@example.net: #spam on LPSE#3"),)
+
+
+@pytest.mark.parametrize("kind", [Kind.AUTO_REPLY, Kind.BOUNCE])
+def test_machine_answers_in_a_thread_stay_recorded_on_the_ticket_whoever_sent_them(kind):
+    decision = decide(arrival(mail("Out of office", sender="x"), ticket(Status.OPEN), Role.STRANGER, kind), DESK)
+    assert decision.label == f"{kind.value}-recorded"
+
+
 def test_a_blocked_staff_address_still_steers():
     decision = decide(arrival(mail("#tutup", sender="x"), ticket(Status.OPEN), Role.STAFF, blocked="x"), DESK)
     assert decision.label != "blocked"
