@@ -86,6 +86,34 @@ def test_a_fault_blocking_a_deadline_today_or_tomorrow_is_permasalahan(text: str
     assert classify("", text, shipped, Category.PERMINTAAN).category is Category.PERMASALAHAN
 
 
+@pytest.mark.parametrize("text", [
+    "upload penawaran gagal terus, pemasukan ditutup hari Senin",
+    "tombol kirim undangan error, undangan paling lambat Jumat",
+    "jadwal pembukaan penawaran di SPSE berbeda dengan adendum, mana yang berlaku?",
+    "jadwal sanggah dan pembuktian bentrok pada paket kami",
+    "proses tender terhenti di tahap evaluasi",
+])
+def test_a_weekday_deadline_a_schedule_conflict_or_a_stalled_tender_is_permasalahan(
+        text: str, shipped: Rules) -> None:
+    assert classify("", text, shipped, Category.PERMINTAAN).category is Category.PERMASALAHAN
+
+
+@pytest.mark.parametrize("text", [
+    "Mohon info, apakah pemasukan penawaran ditutup hari Senin?",  # a deadline, but no problem
+    "Bagaimana cara mengubah jadwal tahapan tender?",
+])
+def test_a_weekday_or_a_schedule_without_a_problem_stays_permintaan(text: str, shipped: Rules) -> None:
+    assert classify("", text, shipped, Category.GANGGUAN).category is Category.PERMINTAAN
+
+
+def test_a_fault_since_a_weekday_is_no_deadline_and_a_mismatch_is_no_stated_lack_of_one(shipped: Rules) -> None:
+    since = classify("", "Sejak hari Senin upload penawaran gagal, muncul error 500.", shipped, Category.PERMINTAAN)
+    assert since.category is Category.GANGGUAN
+    mismatch = classify("", "Jadwal di SPSE tidak sesuai dengan jadwal di dokumen pemilihan.", shipped,
+                        Category.PERMINTAAN)
+    assert mismatch.category is Category.PERMASALAHAN and "no-deadline" not in mismatch.matched
+
+
 def test_a_fault_since_this_morning_is_no_deadline(shipped: Rules) -> None:
     text = "Sejak pagi hari ini halaman paket tidak dapat dibuka, muncul error 500."
     assert classify("", text, shipped, Category.PERMINTAAN).category is Category.GANGGUAN
