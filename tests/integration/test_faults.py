@@ -9,7 +9,6 @@ acknowledged exactly once once the part is back.
 from __future__ import annotations
 
 import email
-import os
 import signal
 import sqlite3
 import subprocess
@@ -19,7 +18,6 @@ import threading
 import time
 from collections import Counter
 from email import policy
-from pathlib import Path
 
 import pytest
 from sqlalchemy import event
@@ -222,25 +220,6 @@ def test_smtp_outage_mid_run_loses_nothing_and_delivers_everything_once(tmp_path
     assert count(db, "SELECT count(*) FROM quarantine") == 0
 
 
-def server_down(dovecot) -> int:
-    """Stop Dovecot as a crash or a reboot would: the master and every session it left running.
-
-    A stopped master leaves its imap processes serving their clients (reparented to init); a server
-    that really goes away takes them along, so they are killed here by their instance name.
-    """
-    dovecot.stop()
-    prefix = f"dovecot-dvt-{dovecot.port}/".encode()
-    killed = 0
-    for entry in Path("/proc").iterdir():
-        try:
-            if entry.name.isdigit() and (entry / "cmdline").read_bytes().startswith(prefix):
-                os.kill(int(entry.name), signal.SIGKILL)
-                killed += 1
-        except (OSError, ProcessLookupError):
-            continue
-    return killed
-
-
 def imap_config(tmp_path, dovecot, user, sink):
     return daemon_config(tmp_path / "mt.toml", dovecot, user, sink, poll="1s")
 
@@ -277,7 +256,7 @@ def test_imap_outage_while_the_daemon_runs_loses_nothing_and_acknowledges_once(t
         all_acked()
         # the server goes away for a while and comes back
         down = True
-        assert server_down(dovecot) >= 1  # the daemon's own session too
+        assert dovecot.stop(drop_sessions=True) >= 1  # the daemon's own session too
         time.sleep(2)
         dovecot.start()
         down = False
