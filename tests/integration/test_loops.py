@@ -159,10 +159,10 @@ def test_two_responders_that_look_like_people_are_bounded_by_the_per_address_cap
                                                                                  smtp_sink):
     """Worse than the issue's case: neither responder marks its replies (no Auto-Submitted, "Re:"),
     so each staff auto-reply is a relay and each reporter auto-reply a reply. The per-address cap
-    (`[mail] max_per_address_per_hour`, here 4 to see it within a minute) still ends it."""
+    (`[mail] max_per_address_per_hour`, here 4 to see it within 25 s) still ends it."""
     cap = "[mail]\nmax_per_address_per_hour = 4\n"
     _staff, _reporter, kinds, to_budi, db = _loop(tmp_path, dovecot, imap_user, smtp_sink, marked=False,
-                                                  seconds=60, extra=cap)
+                                                  seconds=25, extra=cap)
     assert to_budi <= 4  # the ack and the relays: one ticket, one address, one hour
     assert _count(db, "SELECT count(*) FROM events WHERE type = 'held'") >= 1
     assert kinds.get("held", 0) == 1  # one notice to the coordinators
