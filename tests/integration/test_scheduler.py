@@ -140,3 +140,44 @@ def test_watchdog_mails_the_coordinators_once_when_fetching_stops_and_once_when_
     daemon.watch()
     assert len(mails(desk, "watchdog")) == 2
     assert "kembali" in mails(desk, "watchdog")[1]["Subject"]
+
+
+def test_the_digest_stays_short_at_100000_tickets(tmp_path):
+    """The register the growth bench measures, in its shape that matters to the digest: 100,000 tickets,
+    most closed, about 2,000 open and overdue, 30 staff members; the digest stays under 300 lines,
+    each list cut at 20 with its full count and the command that lists them all."""
+    from sqlalchemy import insert
+
+    from mailticket.db import models
+    from mailticket.db.session import make_engine
+
+    staff = [f"petugas{i:02d}@lampungprov.go.id" for i in range(30)]
+    members = ", ".join(f'{{ name = "p{i:02d}", email = "{address}" }}' for i, address in enumerate(staff))
+    desk = Helpdesk(tmp_path, extra=STAFF.replace('[{ name = "rina", email = "rina@lampungprov.go.id" }]',
+                                                  f"[{members}]"))
+    desk.cli("db", "upgrade")
+    now = datetime.now(UTC)
+    rows, overdue = [], 0
+    for n in range(1, 100_001):
+        created = now - timedelta(days=730) + timedelta(minutes=10 * n)
+        is_open = n % 50 == 0 or n > 99_900  # 2% of the register, and the last hundred
+        row = {"number": n, "subject": f"Tidak bisa login ke SPSE ({n})", "reporter": f"vendor{n % 997}@gmail.com",
+               "status": "closed", "category": ("gangguan", "permasalahan", "permintaan")[n % 3],
+               "category_source": "rules", "assignee": staff[n % 30], "created_at": created,
+               "due_at": created + timedelta(days=1), "closed_at": created + timedelta(hours=5)}
+        if is_open:
+            row.update(status=("open", "escalated", "new")[n % 3], closed_at=None)
+            overdue += row["due_at"] < now
+        rows.append(row)
+    engine = make_engine(f"sqlite:///{tmp_path / 'mailticket.db'}")
+    with engine.begin() as conn:
+        conn.execute(insert(models.Ticket.__table__), rows)
+    engine.dispose()
+    preview = desk.cli("digest", "--preview").stdout
+    lines = preview.splitlines()
+    assert len(lines) < 300, len(lines)
+    assert f"Melewati target ({overdue}, 20 paling lama):" in preview
+    assert f"dan {overdue - 20} lainnya; semua: mailticket tickets list --overdue" in preview
+    assert "Tiket terbuka: 2098" in preview
+    assert sum(line.startswith("- [LPSE#") for line in lines) <= 4 * 20  # overdue, due today, oldest, review
+    assert "dan 10 petugas lainnya" in preview  # 30 staff members, 20 shown
