@@ -63,6 +63,14 @@ def test_own_reports(case: dict[str, Any], shipped: Rules) -> None:
     assert not set(case.get("no_topics", [])) & found
 
 
+SHORT = tomllib.loads((ROOT / "tests/data/classify/short.toml").read_text(encoding="utf-8"))["case"]
+
+
+@pytest.mark.parametrize("case", SHORT, ids=[c["id"] for c in SHORT])
+def test_short_mails_get_the_right_category(case: dict[str, Any], shipped: Rules) -> None:
+    assert classify(case["subject"], case["text"], shipped, Category.PERMINTAAN).category.value == case["expect"]
+
+
 def test_own_reports_cover_every_outcome() -> None:
     assert {c["expect"] for c in REPORTS} == {"gangguan", "permasalahan", "permintaan", "spam", "review"}
     assert len(REPORTS) >= 30
