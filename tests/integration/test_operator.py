@@ -225,7 +225,7 @@ def test_status_during_an_imap_outage_says_retrying_since_with_the_error_and_exi
 
 
 def test_an_imap_alert_is_kept_logged_and_shown():
-    from mailticket.cli.main import _status_text
+    from mailticket.cli.operate import _status_text
     from mailticket.inbox.imap import ImapInbox
 
     class Clock:
