@@ -74,12 +74,13 @@ class Policy:
     """What the filter stage is given besides the rules: [filter], authserv_id and our own address."""
 
     def __init__(self, config: Path | None, own: str) -> None:
-        from mailticket.config import Filter, Staff, load
+        from mailticket.config import Filter, Helpdesk, Staff, load
 
         settings = load(str(config)) if config else None
         self.filter = settings.filter if settings else Filter()
         self.authserv_id = settings.staff.authserv_id if settings else Staff.authserv_id
         self.own = frozenset({own.lower()} if own else set())
+        self.tz = settings.helpdesk.tz if settings else Helpdesk().tz  # dates count from the writer's day
 
 
 def predict(mail: tuple[str, str] | Mail, rules: Rules, default: Category, policy: Policy) -> tuple[str, str]:
@@ -100,7 +101,8 @@ def predict(mail: tuple[str, str] | Mail, rules: Rules, default: Category, polic
 
         def rule_reason(m: Mail) -> str | None:
             nonlocal seen
-            seen = replace(seen, signs=signs(m, rules, policy.filter.trusted_link_domains, policy.own))
+            found = signs(m, rules, policy.filter.trusted_link_domains, policy.own, policy.tz)
+            seen = replace(seen, signs=found)
             return spam_reason(seen, rules)
 
         verdict = filter.judge(mail, policy.own, rule_reason, policy.filter.trust_spam_headers,

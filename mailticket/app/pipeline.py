@@ -109,7 +109,8 @@ def _scan(ctx: Context, w: Work) -> classify.Scan:
 
 def _filter(ctx: Context, session: Session, w: Work) -> None:
     def spam_reason(mail: Mail) -> str | None:
-        signs = classify.signs(mail, ctx.rules, ctx.desk.trusted_link_domains, ctx.desk.own_addresses)
+        signs = classify.signs(mail, ctx.rules, ctx.desk.trusted_link_domains, ctx.desk.own_addresses,
+                               ctx.settings.helpdesk.tz)
         w.scan = replace(_scan(ctx, w), signs=signs)
         return classify.spam_reason(w.scan, ctx.rules)
 

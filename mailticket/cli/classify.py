@@ -3,7 +3,8 @@ headers) against the rules, as the pipeline would.
 
 Prints the category and how it was chosen, the score table, the matched rules (the `classified`
 event's line), the topics, and whether the filter stage would keep it as spam (or as a bounce,
-auto-reply, bulk) and why. A text has no headers: only its words and links are judged.
+auto-reply, bulk) and why. A text has no headers: only its words, links and dates (counted from today)
+are judged.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import re
 import sys
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 from mailticket.config import Settings
@@ -26,8 +28,8 @@ def read(source: str) -> tuple[Mail, bool]:
     data = sys.stdin.buffer.read() if source == "-" else Path(source).read_bytes()
     if _HEADER.match(data[:200].lstrip()):  # "Name: value" on the first line: a mail
         return parse(data), True
-    text = data.decode("utf-8", errors="replace")
-    return Mail("", "", None, (), (), (), None, (), (), (), "text/plain", text, ""), False
+    text = data.decode("utf-8", errors="replace")  # written now: the dates it names count from today
+    return Mail("", "", None, (), (), (), datetime.now(UTC), (), (), (), "text/plain", text, ""), False
 
 
 def lines(settings: Settings, rules: classify.Rules, mail: Mail, has_headers: bool) -> list[str]:
@@ -37,7 +39,8 @@ def lines(settings: Settings, rules: classify.Rules, mail: Mail, has_headers: bo
 
     def spam_reason(m: Mail) -> str | None:
         nonlocal seen
-        seen = replace(seen, signs=classify.signs(m, rules, settings.filter.trusted_link_domains, own))
+        seen = replace(seen, signs=classify.signs(m, rules, settings.filter.trusted_link_domains, own,
+                                                  settings.helpdesk.tz))
         return classify.spam_reason(seen, rules)
 
     if has_headers:

@@ -13,9 +13,10 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import UTC, tzinfo
 from typing import Any, NoReturn
 
-from mailticket.core import links, lookalike, reply
+from mailticket.core import dates, links, lookalike, reply
 from mailticket.core.phrases import (
     Matcher,
     PhraseBook,
@@ -38,6 +39,7 @@ _MATCH_KEYS = {"name", "phrases", "regex", "with", "unless", "where", "signs"}
 _BOTH = {"category", "weights"}
 _SECTIONS = {"settings", "words", "category", "rule", "spam", "topic", "spelling", "lookalike"}
 _INF = float("inf")
+SIGNS = {**links.SIGNS, **dates.SIGNS}  # what a rule's `signs` may name
 _ENTRY_KEYS = {"rule": _MATCH_KEYS | {"category", "weight", "weights"}, "spam": _MATCH_KEYS | {"weight"},
                "topic": _MATCH_KEYS}
 
@@ -53,7 +55,7 @@ class Rule:
     with_: tuple[int, ...]  # one of these phrases must also be in the mail
     unless: tuple[int, ...]  # none of these may be in the mail
     where: str  # "any" | "subject" | "body"
-    signs: tuple[str, ...] = ()  # all of these links.SIGNS must show too (a rule may have signs only)
+    signs: tuple[str, ...] = ()  # all of these SIGNS must show too (a rule may have signs only)
 
 
 @dataclass(frozen=True)
@@ -97,7 +99,7 @@ class Scan:
     in_subject: frozenset[int]
     in_body: frozenset[int]
     anywhere: frozenset[int]
-    signs: tuple[tuple[str, str], ...] = ()  # (sign, what showed it): see links.signs
+    signs: tuple[tuple[str, str], ...] = ()  # (sign, what showed it): see links.signs, dates.signs
 
     def sign(self, name: str) -> str | None:
         return next((what for sign, what in self.signs if sign == name), None)
@@ -118,28 +120,30 @@ def scan(subject: str, text: str, rules: Rules) -> Scan:
     return Scan(subj, body, seen_s, seen_b, seen_s | seen_b)
 
 
-def signs(mail: Mail, rules: Rules, trusted_domains: Iterable[str], own_addresses: Iterable[str] = ()
-          ) -> tuple[tuple[str, str], ...]:
-    """The links.SIGNS `mail` shows, with the rules' look-alike names and our own domains added to them."""
+def signs(mail: Mail, rules: Rules, trusted_domains: Iterable[str], own_addresses: Iterable[str] = (),
+          tz: tzinfo = UTC) -> tuple[tuple[str, str], ...]:
+    """The SIGNS `mail` shows (links and look-alike domains, with the rules' names and our own domains added;
+    the dates the report names, counted from the day it was written in the helpdesk's zone `tz`), e.g.
+    ("untrusted_link", "x.example")."""
     own = {a.rpartition("@")[2].strip().lower() for a in own_addresses if "@" in a}
     names = (*rules.lookalike_names, *(w for d in sorted(own) for w in lookalike.words(d)[-1:]
                                        if len(w) >= 4 and w not in rules.lookalike_names))
     trusted = links.trusted_domains(trusted_domains)
-    return links.signs(mail, trusted, names, (*rules.genuine_domains, *own))
+    own_words = reply.new_text(mail.text[:rules.max_chars], cut_at_top=False)
+    written = mail.date.astimezone(tz) if mail.date else None
+    return links.signs(mail, trusted, names, (*rules.genuine_domains, *own)) + dates.signs(own_words, written)
 
 
 def _hit(rule: Rule, seen: Scan, factor: float) -> float:
     """0 when the rule does not match; `factor` when it matches in the subject; else 1."""
-    if rule.signs:
-        shown = {sign for sign, _ in seen.signs}
-        if not shown.issuperset(rule.signs):
-            return 0.0
-        if not rule.phrases and not rule.regexes:
-            return 1.0
+    if rule.signs and not {sign for sign, _ in seen.signs}.issuperset(rule.signs):
+        return 0.0
     if rule.with_ and seen.anywhere.isdisjoint(rule.with_):
         return 0.0
     if rule.unless and not seen.anywhere.isdisjoint(rule.unless):
         return 0.0
+    if rule.signs and not rule.phrases and not rule.regexes:
+        return 1.0
     if rule.where != "body" and (not seen.in_subject.isdisjoint(rule.phrases)
                                  or any(rx.search(seen.subject) for rx in rule.regexes)):
         return factor
@@ -308,9 +312,9 @@ class _Compiler:
             self.fail(f"{key}.where", f"must be any, subject or body; got {where!r}")
         signs = self.strings(entry.get("signs", []), f"{key}.signs") if "signs" in entry else []
         for j, sign in enumerate(signs):
-            if sign not in links.SIGNS:
+            if sign not in SIGNS:
                 self.fail(f"{key}.signs[{j}]",
-                          f"rule {name!r}: no sign {sign!r}; known: {', '.join(links.SIGNS)}")
+                          f"rule {name!r}: no sign {sign!r}; known: {', '.join(SIGNS)}")
         rule = Rule(name, self.weights(entry, key, section), self.phrase_ids(entry, "phrases", key),
                     self.regexes(entry, key), self.phrase_ids(entry, "with", key),
                     self.phrase_ids(entry, "unless", key), where, tuple(signs))

@@ -82,3 +82,23 @@ def test_a_blocked_senders_spam_is_kept_as_blocked_with_the_block_entry(helpdesk
     [kept] = helpdesk.json("mail", "list")
     assert kept["kind"] == "blocked" and "iklan jasa tender" in kept["why"]
     assert helpdesk.json("tickets", "list") == [] and helpdesk.sent() == []
+
+
+def test_a_deadline_date_two_days_ahead_makes_a_fault_a_problem_in_classify_and_ingest(helpdesk):
+    from datetime import UTC, datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    from mailticket.outgoing.locale_id import MONTHS as months  # "Januari", ...
+    written = datetime.now(UTC)
+    due = (written + timedelta(days=2)).astimezone(ZoneInfo("Asia/Jakarta"))
+    named = f"{due.day} {months[due.month - 1]} {due.year}"
+    text = f"Upload dokumen penawaran gagal terus, muncul error. Batas pemasukan penawaran tanggal {named}."
+    proc = subprocess.run([sys.executable, "-m", "mailticket.cli", "--config", str(helpdesk.config), "classify", "-"],
+                          input=text, capture_output=True, text=True, cwd=helpdesk.root, timeout=60)
+    assert proc.stdout.startswith("category: permasalahan (rules)"), proc.stdout
+    assert f"date_soon: {named} (2 days after the mail)" in proc.stdout
+    for reporter, when in (("cv.now@gmail.com", written), ("cv.early@gmail.com", written - timedelta(days=20))):
+        data = make_mail("Upload penawaran gagal", text, sender=reporter, msgid=f"<{reporter}>", date=when)
+        helpdesk.cli("ingest", str(helpdesk.write(f"{reporter}.eml", data)))
+    by_reporter = {t["reporter"]: t["category"] for t in helpdesk.json("tickets", "list")}
+    assert by_reporter == {"cv.now@gmail.com": "permasalahan", "cv.early@gmail.com": "gangguan"}

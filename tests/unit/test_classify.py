@@ -18,12 +18,6 @@ ROOT = Path(__file__).resolve().parents[2]
 REPORTS = tomllib.loads((ROOT / "tests/data/classify/reports.toml").read_text(encoding="utf-8"))["case"]
 
 
-@pytest.fixture(scope="module")
-def shipped() -> Rules:
-    with open(ROOT / "config/rules.toml", "rb") as fh:
-        return compile_rules(tomllib.load(fh), "config/rules.toml")
-
-
 # The tests read a mail as (subject, text); the pipeline scans each mail once and hands the Scan on.
 def classify(subject: str, text: str, rules: Rules, default: Category) -> Classification:
     return engine.classify(engine.scan(subject, text, rules), rules, default)
