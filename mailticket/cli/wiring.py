@@ -11,13 +11,11 @@ import sys
 from collections.abc import Callable
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
-
-
 log = logging.getLogger("mailticket")
 
 
 class UsageError(Exception):
-    pass
+    """A wrong argument: main prints it in one line and exits 2."""
 
 
 class HelpdeskTimeFormatter(logging.Formatter):
