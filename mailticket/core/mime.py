@@ -90,13 +90,22 @@ def _header_block(data: bytes, start: int, end: int) -> tuple[Message, int]:
     return _PARSER.parsebytes(data[start:pos]), pos
 
 
+def filename_of(part: Message) -> str:
+    """The part's file name as given, "" when none; a broken RFC 2231 name (filename*0*= cut short) that
+    trips the standard library is none."""
+    try:
+        return part.get_filename() or ""
+    except (TypeError, ValueError):
+        return ""
+
+
 def _kind(headers: Message) -> str:
     ctype = headers.get_content_type().lower()
     disposition = (headers.get_content_disposition() or "").lower()
     if ctype.startswith("multipart/"):
         # walked into unless it is a file; here its boundary never appeared: its body is text
         return "file" if disposition == "attachment" else "text/plain"
-    if ctype in ("text/plain", "text/html") and disposition != "attachment" and not headers.get_filename():
+    if ctype in ("text/plain", "text/html") and disposition != "attachment" and not filename_of(headers):
         return ctype
     return "file"
 

@@ -258,7 +258,7 @@ def _part_kind(part: Message) -> str:
         return "container"
     if ctype.startswith("multipart/") and not part.is_multipart():
         return "text/plain"  # boundary never found: the body is all we have
-    if ctype in ("text/plain", "text/html") and disposition != "attachment" and not part.get_filename():
+    if ctype in ("text/plain", "text/html") and disposition != "attachment" and not mime.filename_of(part):
         return ctype
     return "attachment"
 
@@ -278,7 +278,7 @@ def _attachment(part: Message, number: int, omitted: dict[str, int]) -> Attachme
 
 def attachment_name(part: Message, number: int) -> str:
     """A file part's name: its own, made safe, else "attachment-N" (N: its place among the files)."""
-    name = safe_filename(part.get_filename() or "")
+    name = safe_filename(mime.filename_of(part))
     return name or f"attachment-{number}{_FALLBACK_EXT.get(part.get_content_type().lower(), '')}"
 
 

@@ -534,3 +534,19 @@ def test_plain_mailboxes_read_as_mail_parser_reads_them(raw):
                                  "Budi (kantor) <b@x.id>", "a@b.id, c@d.id"])
 def test_common_and_odd_mailboxes_read_as_mail_parser_reads_them(raw):
     assert _mailboxes(raw) == _parsed_mailboxes(raw)
+
+
+def test_a_file_name_cut_inside_its_rfc2231_continuations_falls_back_to_attachment_n():
+    data = (b"From: a@example.co.id\nTo: provlampunglpse@gmail.com\nSubject: surat\nMessage-ID: <f@x>\n"
+            b"MIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=\"b\"\n\n--b\n"
+            b"Content-Type: text/plain\n\nterlampir\n--b\nContent-Type: application/pdf\n"
+            b"Content-Disposition: attachment;\n filename*0*=UTF-8''Surat%20Permohonan;\n filename*\n\nJVBERi0=\n--b--\n")
+    [attachment] = parse(data).attachments
+    assert attachment.filename == "attachment-1.pdf" and attachment.content_type == "application/pdf"
+
+
+def test_a_text_part_with_a_broken_file_name_is_still_read_as_the_body():
+    data = (b"From: a@example.co.id\nTo: provlampunglpse@gmail.com\nSubject: surat\nMessage-ID: <g@x>\n"
+            b"MIME-Version: 1.0\nContent-Type: text/plain; charset=utf-8\n"
+            b"Content-Disposition: inline;\n filename*0*=UTF-8''catatan;\n filename*\n\ntidak bisa login\n")
+    assert parse(data).text.strip() == "tidak bisa login"
