@@ -98,6 +98,20 @@ def _is_header_block(lines: list[str], index: int) -> bool:
     return False
 
 
+# what mail clients write in text/plain where an inline image sits: Gmail "[image: Logo]", Outlook
+# "[cid:image001.png@01DB3F2A.6C1E2B70]"
+_IMAGE_PLACEHOLDER = re.compile(r"\[(?:cid:|image:)[^\]\n]*\]", re.IGNORECASE)
+
+
+def drop_image_placeholders(text: str) -> str:
+    """The text without inline-image placeholders (a line left empty by one goes too): to a reporter they
+    are noise; a picture that matters goes along as a file, a signature logo stays behind."""
+    if "[" not in text or not _IMAGE_PLACEHOLDER.search(text):
+        return text
+    lines = [(line, _IMAGE_PLACEHOLDER.sub("", line)) for line in text.split("\n")]
+    return _tidy([kept.rstrip() for line, kept in lines if kept.strip() or not line.strip()])
+
+
 def _tidy(lines: list[str]) -> str:
     """Join right-stripped lines with at most one blank line in a row and none at either end."""
     return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip("\n")

@@ -56,7 +56,7 @@ from mailticket.core.commands import is_internal, parse_commands, strip_tag_line
 from mailticket.core.draft import RECENT_MESSAGES, Draft
 from mailticket.core.effects import Answer, Arrival, Block, Decision, Desk, Keep, MergeInto, Record, Send
 from mailticket.core.filter import is_unanswerable
-from mailticket.core.reply import new_text
+from mailticket.core.reply import drop_image_placeholders, new_text
 from mailticket.types import Category, Command, CommandError, Mail, Status, ticket_token
 
 ASKING = frozenset({"list", "help"})  # commands that ask the system something and change nothing
@@ -87,7 +87,7 @@ def read_reply(mail: Mail, desk: Desk) -> StaffText:
     people = (*desk.members, *desk.coordinators)
     names = [p.name.lower() for p in people] + [p.email for p in people]
     commands, errors = parse_commands(text, names, tuple(p.name for p in desk.partners))
-    return StaffText(tuple(commands), tuple(errors), strip_tag_lines(text).strip())
+    return StaffText(tuple(commands), tuple(errors), drop_image_placeholders(strip_tag_lines(text)).strip())
 
 
 def apply_reply(draft: Draft, reply: StaffText) -> Decision:

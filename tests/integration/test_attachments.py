@@ -137,6 +137,7 @@ def test_a_gmail_reply_carries_the_guide_to_reporter_and_cc_without_the_signatur
     guide = [f for f in files_of(reply) if f[0].endswith(".pdf")]
     assert files_of(relay.data) == guide  # the PDF, byte for byte; logo-lpse.png stayed behind
     assert "Terlampir panduan reset password" in relay.text()
+    assert "[image:" not in relay.text()  # the logo's placeholder stayed behind with the logo
 
 
 def test_an_outlook_closing_carries_the_form_and_the_screenshot_not_image001(desk):
@@ -147,6 +148,7 @@ def test_an_outlook_closing_carries_the_form_and_the_screenshot_not_image001(des
     carried = files_of(closing.data)
     assert [name for name, _t, _b in carried] == ["image002.png", "Formulir Pendaftaran Penyedia.docx"]
     assert carried == [f for f in files_of(reply) if f[0] != "image001.png"]
+    assert "(lihat tangkapan layar)" in closing.text() and "[cid:" not in closing.text()
     ticket = json.loads(desk.cli("tickets", "show", "LPSE#1", "--json").stdout)
     assert ticket["status"] == "closed"
 

@@ -278,3 +278,15 @@ def test_a_quote_header_before_any_words_is_kept_unless_cut_at_top() -> None:
     body = "Dari: Budi\nDikirim: Senin\n\ntidak bisa login\n\nPada 3 Nov 2026 Helpdesk <h@x.id> menulis:\nlama"
     assert new_text(body) == ""
     assert new_text(body, cut_at_top=False) == "Dari: Budi\nDikirim: Senin\n\ntidak bisa login"
+
+
+def test_inline_image_placeholders_are_dropped_with_the_lines_they_leave_empty():
+    from mailticket.core.reply import drop_image_placeholders
+
+    gmail = "Terlampir panduannya.\n\nSalam,\n--\n[image: Logo LPSE Provinsi Lampung]\nRina Marlina"
+    assert drop_image_placeholders(gmail) == "Terlampir panduannya.\n\nSalam,\n--\nRina Marlina"
+    outlook = ("Akun sudah aktif (lihat tangkapan layar).\n[cid:image002.png@01DB3F2A.6C1E2B70]\n\n"
+               "Terima kasih,\nSari [cid:image001.png@01DB3F2A.6C1E2B70]")
+    assert drop_image_placeholders(outlook) == "Akun sudah aktif (lihat tangkapan layar).\n\nTerima kasih,\nSari"
+    plain = "Silakan isi [nama paket] dan kirim ulang.\n\n\nTerima kasih"
+    assert drop_image_placeholders(plain) == plain  # brackets that are not placeholders stay, blank lines too
