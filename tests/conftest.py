@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -12,9 +13,16 @@ from email.utils import format_datetime, make_msgid
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 # real Dovecot, SMTP and PostgreSQL servers on loopback
 pytest_plugins = ["tests.servers.fixtures", "tests.servers.postgres"]
+
+# Property tests draw the same examples on every run (a suite that passed passes again); with
+# MAILTICKET_FUZZ_RANDOM=1 they explore new ones, and any failure they find becomes a named test.
+settings.register_profile("repeatable", derandomize=True, database=None)
+settings.register_profile("explore", database=None)
+settings.load_profile("explore" if os.environ.get("MAILTICKET_FUZZ_RANDOM") else "repeatable")
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"
