@@ -16,7 +16,7 @@ import pytest
 from hypothesis import settings
 
 # real Dovecot, SMTP and PostgreSQL servers on loopback
-pytest_plugins = ["tests.servers.fixtures", "tests.servers.postgres"]
+pytest_plugins = ["tests.servers.fixtures", "tests.servers.postgres", "tests.no_skips_in_ci"]
 
 # Property tests draw the same examples on every run (a suite that passed passes again); with
 # MAILTICKET_FUZZ_RANDOM=1 they explore new ones, and any failure they find becomes a named test.
