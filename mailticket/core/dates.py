@@ -23,15 +23,16 @@ MONTHS = {"januari": 1, "jan": 1, "februari": 2, "pebruari": 2, "feb": 2, "peb":
           "april": 4, "apr": 4, "mei": 5, "juni": 6, "jun": 6, "juli": 7, "jul": 7, "agustus": 8, "agu": 8,
           "agt": 8, "ags": 8, "agst": 8, "september": 9, "sept": 9, "sep": 9, "oktober": 10, "okt": 10,
           "november": 11, "nopember": 11, "nov": 11, "nop": 11, "desember": 12, "des": 12}
-_DAY = r"(?<!\d)(?P<day>[0-3]?\d)"
-_YEAR = r"(?P<year>20\d\d)"
-_NAMED = re.compile(_DAY + r"\s*(?:-\s*)?(?P<month>" + "|".join(sorted(MONTHS, key=len, reverse=True))
-                    + r")\b\.?(?:\s*,?\s*" + _YEAR + r")?", re.IGNORECASE)
-_NUMERIC = re.compile(r"(?:(?P<said>\b(?:tgl|tanggal)\.?\s*)|(?<![\d./-]))" + _DAY
-                      + r"\s*[/.-]\s*(?P<month>[01]?\d)(?:\s*[/.-]\s*(?P<year>(?:20)?\d\d))?(?![\d.]*\d)",
-                      re.IGNORECASE)
-_DAY_ONLY = re.compile(r"\b(?:tgl|tanggal)\.?\s*" + _DAY + r"\b(?!\s*[/.-]\s*\d)(?!\s*(?:"
-                       + "|".join(MONTHS) + r")\b)", re.IGNORECASE)
+# Each pattern starts at a digit (or at "t" of tgl/tanggal), which `re` finds fast; what may not stand
+# before the match (a digit, a dot) is checked in _stands_alone.
+_MONTH = "|".join(sorted(MONTHS, key=len, reverse=True))
+_NAMED = re.compile(r"(?P<day>\d\d?)(?=\s*-?\s*[a-z])\s*(?:-\s*)?(?P<month>" + _MONTH
+                    + r")\b\.?(?:\s*,?\s*(?P<year>20\d\d))?", re.IGNORECASE)  # the lookahead: 2x faster
+_NUMERIC = re.compile(r"(?P<day>\d\d?)\s*[/.-]\s*(?P<month>\d\d?)"
+                      r"(?:\s*[/.-]\s*(?P<year>(?:20)?\d\d))?(?![\d.]*\d)")
+_SAID = re.compile(r"\b(?:tgl|tanggal)\.?\s*$", re.IGNORECASE)  # right before a numeric date
+_DAY_ONLY = re.compile(r"t(?:gl|anggal)\.?\s*(?P<day>\d\d?)(?!\d)(?!\s*[/.-]\s*\d)(?!\s*(?:" + _MONTH
+                       + r")\b)", re.IGNORECASE)
 
 
 def signs(text: str, written: datetime | None) -> tuple[tuple[str, str], ...]:
@@ -54,19 +55,23 @@ def signs(text: str, written: datetime | None) -> tuple[tuple[str, str], ...]:
 
 def named_dates(text: str, today: date) -> list[tuple[date, str]]:
     """Every date the text names, as (date, the words that named it)."""
-    found = []
-    for match in _NAMED.finditer(text):
-        found.append((match, MONTHS[match["month"].lower()]))
+    found = [(match, MONTHS[match["month"].lower()], match["year"]) for match in _NAMED.finditer(text)
+             if _stands_alone(text, match.start(), "")]
     for match in _NUMERIC.finditer(text):
-        if match["year"] or match["said"]:
-            found.append((match, int(match["month"])))
-    dates = [(when, match[0].strip()) for match, month in found
-             if (when := _date(today, int(match["day"]), month, match["year"]))]
-    for match in _DAY_ONLY.finditer(text):
-        when = _next_day_of_month(today, int(match["day"]))
-        if when:
-            dates.append((when, match[0].strip()))
+        said = _SAID.search(text, max(0, match.start() - 12), match.start())
+        if (match["year"] or said) and _stands_alone(text, match.start(), "./-"):
+            found.append((match, int(match["month"]), match["year"]))
+    dates = [(when, match[0].strip()) for match, month, year in found
+             if (when := _date(today, int(match["day"]), month, year))]
+    alone = (m for m in _DAY_ONLY.finditer(text) if _stands_alone(text, m.start(), "", word=True))
+    dates += [(when, m[0].strip()) for m in alone if (when := _next_day_of_month(today, int(m["day"])))]
     return dates
+
+
+def _stands_alone(text: str, start: int, marks: str, word: bool = False) -> bool:
+    """Nothing glued before `start`: no digit (nor one of `marks`; with `word`, no letter either)."""
+    before = text[start - 1] if start else " "
+    return not (before.isdigit() or before in marks or (word and before.isalpha()))
 
 
 def _date(today: date, day: int, month: int, year: str | None) -> date | None:
