@@ -95,7 +95,12 @@ _CATEGORIES = {
     "request": Category.PERMINTAAN,
     "service request": Category.PERMINTAAN,
 }
-_CONFLICTS = {frozenset(pair) for pair in (("close", "reopen"), ("close", "wait"), ("take", "assign"))}
+# #spam and #gabung close the ticket as #tutup does, each with its own mail (none, or "merged"): together
+# with each other, with #tutup, or with what keeps the ticket open, which is meant is unclear
+_CLOSERS = ("close", "spam", "merge")
+_CONFLICTS = {frozenset(pair) for pair in (
+    *((a, b) for i, a in enumerate(_CLOSERS) for b in _CLOSERS[i + 1:]),
+    *((closer, other) for closer in _CLOSERS for other in ("reopen", "wait")), ("take", "assign"))}
 _SINGLE_VALUED = frozenset({"category", "assign", "merge"})
 
 # "#" + a word starting with a letter; "kategori:gangguan" and "tutup." are fine, "tutup/x" is one token.

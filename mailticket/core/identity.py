@@ -96,7 +96,8 @@ def role(
 
     A staff or coordinator address whose mail fails authentication is UNVERIFIED: it steers nothing.
     `partners`: the addresses of the partners the ticket was forwarded to (#teruskan); only they are
-    PARTNER, and a partner never steers (staff, reporter and Cc come first).
+    PARTNER, and a partner never steers (staff, reporter and Cc come first); a partner's mail that
+    fails authentication is a STRANGER's (recorded as third_party, staff told, nothing moves).
     """
     email = (mail.sender.email if mail.sender else "").strip().lower()
     if email and email in {c.lower() for c in coordinators}:
@@ -108,11 +109,12 @@ def role(
     elif email and email in cc:
         return Role.CC
     elif email and email in {p.lower() for p in partners}:
-        return Role.PARTNER
+        found = Role.PARTNER
     else:
         return Role.STRANGER
     if require_authenticated and not authenticated(mail, authserv_id):
-        return Role.UNVERIFIED
+        # a partner's answer moves the ticket (waiting_on, the clock): a forged one is a stranger's mail
+        return Role.STRANGER if found is Role.PARTNER else Role.UNVERIFIED
     return found
 
 

@@ -80,9 +80,12 @@ def show(desk) -> dict:
 
 
 def partner_answer(text: str, subject: str, in_reply_to: str = "", sender: str = f"LKPP <{LKPP}>",
-                   date: datetime = FORWARDED + timedelta(hours=2)) -> bytes:
+                   date: datetime = FORWARDED + timedelta(hours=2), dmarc: str = "pass") -> bytes:
+    """A partner's answer as our server receives it: DMARC for its domain checked (identity.role)."""
+    domain = sender.rpartition("@")[2].rstrip(">")
+    auth = f"mx.google.com; dkim={dmarc} header.i=@{domain}; dmarc={dmarc} (p=NONE) header.from={domain}"
     return make_mail(subject, text, sender=sender, in_reply_to=in_reply_to, references=in_reply_to,
-                     date=date)
+                     date=date, headers={"Authentication-Results": auth})
 
 
 def test_forward_sends_report_files_and_text_to_the_partner_only(tmp_path):
@@ -136,6 +139,14 @@ def test_partner_answer_by_token_lands_on_the_ticket_and_goes_to_staff_not_the_r
     assert [m["kind"] for m in data["messages"] if m["direction"] == "in"] == ["report", "staff_reply", "partner"]
     assert data["forwards"][0]["answered_at"] is not None
     assert any(e["type"] == "partner-answer" and "buka kembali" in e["detail"] for e in data["events"])
+
+
+def test_a_forged_partner_answer_moves_nothing_and_is_recorded_as_a_third_party(tmp_path):
+    desk, _clock, app = forwarded_ticket(tmp_path)
+    feed(app, desk, partner_answer("Sudah selesai.", "Re: [LPSE#1] Akun SPSE terkunci", dmarc="fail"))
+    data = show(desk)
+    assert data["waiting_on"] == "lkpp" and data["forwards"][0]["answered_at"] is None
+    assert [m["kind"] for m in data["messages"] if m["direction"] == "in"][-1] == "third_party"
 
 
 def test_partner_answer_threaded_by_in_reply_to_only_notifies_the_assignee(tmp_path):

@@ -185,7 +185,9 @@ def test_contradicting_tags_are_errors() -> None:
     ]
 
 
-@pytest.mark.parametrize("text", ["#ambil\n#tugaskan sari", "#close\n#wait", "#tugaskan rina\n#assign sari"])
+@pytest.mark.parametrize("text", ["#ambil\n#tugaskan sari", "#close\n#wait", "#tugaskan rina\n#assign sari",
+                                  "#tutup\n#spam", "#spam\n#tutup", "#tutup\n#gabung LPSE#9", "#gabung LPSE#9\n#spam",
+                                  "#spam\n#buka", "#gabung LPSE#9\n#tunggu"])
 def test_more_contradictions(text: str) -> None:
     _, errors = parse_commands(text, STAFF)
     assert [e.line for e in errors] == [2]

@@ -197,6 +197,14 @@ def test_role_needs_authentication_when_required() -> None:
     assert role(boss, MEMBERS, COORDINATORS, False, GOOGLE) == "coordinator"
 
 
+def test_a_partner_must_authenticate_too_or_is_a_stranger() -> None:
+    lkpp = "helpdesk@lkpp.go.id"
+    good, bad = "mx.google.com; dmarc=pass header.from=lkpp.go.id", "mx.google.com; dmarc=fail header.from=lkpp.go.id"
+    assert role(mail(lkpp, good), MEMBERS, COORDINATORS, True, GOOGLE, partners=(lkpp,)) == "partner"
+    assert role(mail(lkpp, bad), MEMBERS, COORDINATORS, True, GOOGLE, partners=(lkpp,)) == "stranger"
+    assert role(mail(lkpp, bad), MEMBERS, COORDINATORS, False, GOOGLE, partners=(lkpp,)) == "partner"
+
+
 def test_role_on_fixtures() -> None:
     assert role(from_fixture("forged_from.eml"), MEMBERS, COORDINATORS, True, GOOGLE) == "unverified"
     assert role(from_fixture("relaxed_alignment.eml"), MEMBERS, COORDINATORS, True, GOOGLE) == "staff"
