@@ -211,7 +211,8 @@ def _inbox_health(session: Session, now: datetime) -> digest.InboxHealth:
         if updated is None or now - updated > STATUS_FRESH:  # a daemon that died without removing its row
             continue
         fetches.append(_moment(row.get("last_fetch")))
-        starts.append(_moment(row.get("started")))
+        if not row.get("stopped"):  # a cleanly stopped daemon's row: its fetch counts, it runs no more
+            starts.append(_moment(row.get("started")))
     return digest.InboxHealth(last_fetch=max(filter(None, fetches), default=None),
                               started=min(filter(None, starts), default=None),
                               received=received, kept=kept, quarantined=quarantined or 0)

@@ -181,3 +181,23 @@ def test_the_digest_stays_short_at_100000_tickets(tmp_path):
     assert "Tiket terbuka: 2098" in preview
     assert sum(line.startswith("- [LPSE#") for line in lines) <= 4 * 20  # overdue, due today, oldest, review
     assert "dan 10 petugas lainnya" in preview  # 30 staff members, 20 shown
+
+
+def test_a_daemon_that_stopped_cleanly_is_not_shown_running_in_the_digest(desk):
+    import json
+
+    from sqlalchemy import create_engine, text
+
+    app = app_at(desk, FixedClock(START))
+    app.run_once()  # creates the database
+    row = {"host": "h", "pid": 1, "started": (START - timedelta(hours=5)).isoformat(),
+           "updated": START.isoformat(), "last_fetch": (START - timedelta(minutes=3)).isoformat(),
+           "stopped": START.isoformat()}
+    engine = create_engine(f"sqlite:///{desk.root / 'mailticket.db'}")
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO meta (key, value) VALUES ('status:h:stopped', :v)"), {"v": json.dumps(row)})
+    engine.dispose()
+    with app.factory() as session:
+        preview = app.scheduler.render_digest(session, START).text
+    assert "- Layanan berjalan: tidak berjalan" in preview
+    assert "- Terakhir berhasil dibaca: belum pernah" not in preview  # its last fetch still counts
