@@ -13,6 +13,7 @@ from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from mailticket.db import models
+from mailticket.store.dialect import insert as dialect_insert
 from mailticket.store.unflushed import unflushed
 
 
@@ -22,13 +23,15 @@ def normalise(entry: str) -> str:
 
 
 def block(session: Session, entry: str, why: str, by: str, now: datetime) -> bool:
-    """Put `entry` on the list; False when it was there already (its reason is kept)."""
+    """Put `entry` on the list; False when it was there already (its reason is kept). One INSERT that
+    tolerates the entry being there: two #spam for one sender in a batch, or from two instances, both
+    succeed. The batch's later mail sees the entry at once."""
     entry = normalise(entry)
-    if session.get(models.BlockedSender, entry) is not None:
-        return False
-    session.add(models.BlockedSender(address=entry, why=why, by=by, created_at=now))
-    unflushed(session).blocked[entry] = why
-    return True
+    stmt = dialect_insert(session, models.BlockedSender).values(address=entry, why=why, by=by, created_at=now)
+    insert = stmt.on_conflict_do_nothing(index_elements=["address"]).returning(models.BlockedSender.address)
+    added = session.execute(insert).scalar() is not None  # (rowcount is -1 on PostgreSQL: RETURNING says it)
+    _block_list(session).setdefault(entry, why)  # on the list now, whoever put it there
+    return added
 
 
 def unblock(session: Session, entry: str) -> bool:
@@ -60,11 +63,8 @@ def blocked_why(session: Session, address: str) -> str:
     if not address:
         return ""
     keys = (address, "@" + address.rpartition("@")[2]) if "@" in address else (address,)
-    pending = unflushed(session).blocked  # blocked by this batch (#spam), not flushed yet
-    found = next(((key, pending[key]) for key in keys if key in pending), None)
-    if found is None:
-        listed = _block_list(session)
-        found = next(((key, listed[key]) for key in keys if key in listed), None)
+    listed = _block_list(session)
+    found = next(((key, listed[key]) for key in keys if key in listed), None)
     if found is None:
         return ""
     entry, why = found

@@ -30,7 +30,6 @@ class Unflushed:
     sent_kind: Counter[tuple[str, str]] = field(default_factory=Counter)
     sent_ticket: Counter[tuple[str, int]] = field(default_factory=Counter)
     kept: Counter[tuple[str, str | None]] = field(default_factory=Counter)  # (sender, kind) of raw mail kept
-    blocked: dict[str, str] = field(default_factory=dict)  # entries put on the block list -> why
 
     def queued(self, row: models.Outbox, recipients: list[str]) -> None:
         """Count a queued mail for the per-hour limits (`store.trust`)."""

@@ -171,6 +171,34 @@ def test_ticket_numbers_are_unique_across_concurrent_transactions_and_honour_fir
     engine.dispose()
 
 
+def test_two_instances_blocking_one_sender_at_once_both_succeed(pg_url):
+    from mailticket.store import trust
+
+    engine = engine_for(pg_url)
+    factory = session_factory(engine)
+    barrier, added, errors = threading.Barrier(2), [], []
+
+    def block(by: str) -> None:
+        try:
+            with transaction(factory) as session:
+                trust.blocked_why(session, "x@example.net")  # the batch has read the list already
+                barrier.wait()
+                added.append(trust.block(session, "Iklan@Example.net", "#spam", by, NOW))
+                assert trust.blocked_why(session, "iklan@example.net")  # seen at once in this batch
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=block, args=(by,)) for by in ("a", "b")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == [] and sorted(added) == [False, True]
+    with transaction(factory) as session:
+        assert [row.address for row in trust.blocked_list(session)] == ["iklan@example.net"]
+    engine.dispose()
+
+
 def test_pending_rows_are_claimed_once_and_a_reply_waits_for_its_report(pg_url):
     engine = engine_for(pg_url)
     factory = session_factory(engine)

@@ -147,6 +147,16 @@ def test_spam_tag_closes_without_mail_to_the_sender_and_blocks_them(opened):
     assert len(query(desk, "SELECT id FROM tickets")) == 1
 
 
+def test_two_spam_tags_for_one_sender_in_one_batch_both_close_and_block_once(opened):
+    desk, app, clock = opened
+    feed(app, desk, make_mail("Promo tender", REPORT, sender=f"Budi <{BUDI}>", msgid="<again@budi.id>"))
+    clock.advance(timedelta(minutes=5))
+    rows = feed(app, desk, staff_mail("#spam\n", number=1), staff_mail("#spam\n", number=2))
+    assert [r["state"] for r in rows] == ["ticket", "ticket"]  # neither quarantined
+    assert ticket(desk, 1)["status"] == ticket(desk, 2)["status"] == "closed"
+    assert [e["address"] for e in desk.json("block", "list")] == [BUDI]
+
+
 def test_block_add_remove_list(tmp_path):
     desk, app, clock = world(tmp_path)
     assert "blocked" in desk.cli("block", "add", "spammer@example.com", "--why", "iklan").stdout
