@@ -168,10 +168,9 @@ FRESH_MIN = timedelta(minutes=5)  # a daemon reported within max(3 x poll_interv
 INBOX_OK = ("connected", "maildir")
 
 
-def status(factory, now: datetime | None = None, source: str = "", tz: tzinfo | None = None) -> dict:
+def status(factory, now: datetime, source: str, tz: tzinfo) -> dict:
     """What `mailticket status` prints: the daemons' status rows, the queues, and `healthy` with the
     `problems` that make it false (no daemon reported recently; an inbox down longer than stall_alert)."""
-    now = now or datetime.now().astimezone()
     with factory() as session:
         def count(model, *where) -> int:
             return session.scalar(select(func.count()).select_from(model).where(*where)) or 0
@@ -191,8 +190,8 @@ def status(factory, now: datetime | None = None, source: str = "", tz: tzinfo | 
             "problems": problems,
             "daemons": daemons,  # each with "updated" and "fresh"
             "stopped": stopped,  # per host, the last daemon that stopped cleanly
-            "outbox_oldest_queued": local_iso(_aware(oldest), tz or now.tzinfo),
-            "outbox_next_attempt": local_iso(_aware(next_try), tz or now.tzinfo),
+            "outbox_oldest_queued": local_iso(oldest, tz),  # UTCDateTime: aware on every database
+            "outbox_next_attempt": local_iso(next_try, tz),
             "outbox_queued": count(models.Outbox, queued),
             "outbox_failed": count(models.Outbox, models.Outbox.status == "failed"),
             "outbox_refused": refused_recipients(session),
@@ -202,12 +201,6 @@ def status(factory, now: datetime | None = None, source: str = "", tz: tzinfo | 
             "tickets_open": count(models.Ticket, models.Ticket.status != Status.CLOSED),
         }
 
-
-def _aware(value: datetime | None) -> datetime | None:
-    """Stored times are UTC; SQLite gives them back naive."""
-    from datetime import UTC
-
-    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
 
 
 def _judge(daemons: list[dict], stopped: list[dict], now: datetime) -> list[str]:

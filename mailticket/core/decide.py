@@ -134,7 +134,7 @@ def _not_a_report(arrival: Arrival) -> Decision:
 # -- staff mail: unverified, or new (no ticket) ---------------------------------------------------
 
 
-UNVERIFIED = "unverified"  # messages[].kind on the ticket, and the kept raw row's kind
+UNVERIFIED = Kept.UNVERIFIED.value  # messages[].kind on the ticket, and the kept raw row's kind
 
 
 def unverified(arrival: Arrival) -> Decision:

@@ -57,7 +57,7 @@ from mailticket.core.draft import RECENT_MESSAGES, Draft
 from mailticket.core.effects import Answer, Arrival, Block, Decision, Desk, Keep, MergeInto, Record, Send
 from mailticket.core.filter import is_unanswerable
 from mailticket.core.reply import drop_image_placeholders, new_text
-from mailticket.types import Category, Command, CommandError, Mail, Status, ticket_token
+from mailticket.types import Category, Command, CommandError, Kept, Mail, Status, ticket_token
 
 ASKING = frozenset({"list", "help"})  # commands that ask the system something and change nothing
 
@@ -302,7 +302,7 @@ def _help_answer(arrival: Arrival) -> Answer:
 def answer_new_mail(arrival: Arrival, desk: Desk, reply: StaffText) -> Decision:
     """A new mail (no ticket) from staff asking #daftar and/or #bantuan: answered, nothing is opened."""
     names = [c.name for c in reply.commands if c.name in ASKING]
-    effects: list = [Keep("command", f"staff asked: {', '.join('#' + n for n in names)}")]
+    effects: list = [Keep(Kept.COMMAND.value, f"staff asked: {', '.join('#' + n for n in names)}")]
     if "list" in names:
         effects.append(_list_answer(arrival))
     if "help" in names:

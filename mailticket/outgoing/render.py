@@ -73,7 +73,6 @@ NOTIFICATION_EVENTS = {"new": "Tiket baru", "reply": "Balasan pelapor", "reopene
                        "other": "Pesan pihak lain", "colleague": "Sudah dijawab rekan",
                        "closed": "Ditutup rekan", "oversize": "Email terlalu besar"}
 NOTIFICATION_EVENTS["partner"] = "Jawaban mitra"  # issue 19: a partner answered (#teruskan)
-RECENT_MESSAGES = 3  # the last messages our mail to staff shows for context
 
 
 @dataclass(frozen=True)
