@@ -18,6 +18,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -166,7 +167,9 @@ class Outbox(Base):
     ticket: Mapped[Ticket | None] = relationship()
 
     __table_args__ = (Index("ix_outbox_status_next", "status", "next_attempt_at"),
-                      Index("ix_outbox_recipients_created", "recipients", "created_at"))
+                      # acks only: one recipient each (relays list every Cc; PostgreSQL caps an entry)
+                      Index("ix_outbox_ack_recipients_created", "recipients", "created_at",
+                            postgresql_where=text("kind = 'ack'"), sqlite_where=text("kind = 'ack'")))
 
 
 class QuarantineEntry(Base):

@@ -73,7 +73,7 @@ def blocked_why(session: Session, address: str) -> str:
 
 _ACKS_TO = select(func.count()).select_from(models.Outbox).where(
     models.Outbox.recipients == bindparam("address"), models.Outbox.created_at >= bindparam("since"),
-    models.Outbox.kind == "ack")  # an ack has one recipient: ix_outbox_recipients_created serves it
+    models.Outbox.kind == "ack")  # an ack has one recipient: ix_outbox_ack_recipients_created serves it
 _SENT_ABOUT = select(models.Outbox.recipients).where(
     models.Outbox.ticket_id == bindparam("ticket_id"), models.Outbox.created_at >= bindparam("since"))
 

@@ -171,6 +171,22 @@ def test_ticket_numbers_are_unique_across_concurrent_transactions_and_honour_fir
     engine.dispose()
 
 
+def test_a_mail_to_hundreds_of_addresses_is_queued_on_postgres(pg_url):
+    """The acknowledgement limit's index covers acks only: a relay to a reporter and 300 Cc addresses
+    (9 kB of recipients) fits; over the whole column PostgreSQL refused entries over ~2.7 kB."""
+    import secrets
+
+    engine = engine_for(pg_url)
+    # random addresses: what the index would hold does not compress below PostgreSQL's cap
+    many = "\n".join(f"{secrets.token_hex(12)}@example.co.id" for _ in range(300))
+    with transaction(session_factory(engine)) as session:
+        session.add(models.Outbox(kind="relay", message_id="<many@x>", sender="provlampunglpse@gmail.com",
+                                  recipients=many, data=b"x", created_at=NOW, next_attempt_at=NOW))
+    with transaction(session_factory(engine)) as session:
+        assert session.scalar(select(models.Outbox.recipients).where(models.Outbox.message_id == "<many@x>")) == many
+    engine.dispose()
+
+
 def test_two_instances_blocking_one_sender_at_once_both_succeed(pg_url):
     from mailticket.store import trust
 
